@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+// The `kuzet` CLI: runs the TypeScript sources through tsx so a fresh clone needs no build step.
+import { register } from 'tsx/esm/api';
+
+register();
+const { main } = await import('../src/main/cli/index.ts');
+process.exitCode = await main(process.argv.slice(2));

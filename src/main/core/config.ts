@@ -1,0 +1,192 @@
+/**
+ * THE config schema (machine config and exam config), versioned. Every other module reads its settings through the
+ * types exported here; nothing else defines config fields. Bump CONFIG_VERSION on an incompatible change and add a
+ * migration in `migrate`.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { z } from 'zod';
+import { canonicalHash } from './canonical.js';
+import { KuzetError } from './errors.js';
+
+export const CONFIG_VERSION = 1;
+
+const Kind = z.enum(['none', 'lavfi', 'file', 'v4l2', 'x11grab', 'pulse', 'alsa', 'dshow', 'gdigrab', 'ddagrab', 'avfoundation']);
+
+export const SourceSchema = z.object({
+  kind: Kind,
+  /** Device for the kind: /dev/video0, ":0.0", "video=Integrated Camera", "1", a PulseAudio source … */
+  device: z.string().optional(),
+  /** lavfi: the filter graph used as a synthetic camera, e.g. "testsrc2" (size and rate are added). */
+  pattern: z.string().optional(),
+  /** file: a video or still played as a camera (looped). */
+  file: z.string().optional(),
+  width: z.number().int().min(16).max(7680).default(640),
+  height: z.number().int().min(16).max(4320).default(480),
+  fps: z.number().min(1).max(60).default(15),
+}).refine((s) => s.kind !== 'file' || !!s.file, { message: 'a "file" source needs "file": the path of a video or image' })
+  .refine((s) => !['v4l2', 'dshow', 'avfoundation', 'pulse', 'alsa'].includes(s.kind) || !!s.device, { message: 'a camera or microphone source needs "device"' });
+export type SourceConfig = z.infer<typeof SourceSchema>;
+
+export const SOURCE_IDS = ['face', 'room', 'screen', 'mic'] as const;
+export type SourceId = (typeof SOURCE_IDS)[number];
+
+const RecordingSchema = z.object({
+  /** Segment length in seconds (keyframes are forced on the boundaries). */
+  segmentSeconds: z.number().min(2).max(30).default(6),
+  container: z.enum(['mpegts', 'mp4']).default('mpegts'),
+  videoCodec: z.string().default('libx264'),
+  preset: z.string().default('veryfast'),
+  crf: z.number().int().min(0).max(51).default(30),
+  /** Raw-frame tap for the detectors: rate and size (rgb24). 0 disables the tap for that source. */
+  tapFps: z.number().min(0).max(15).default(2),
+  tapWidth: z.number().int().min(32).max(1920).default(320),
+  tapHeight: z.number().int().min(32).max(1080).default(240),
+  /** A source whose ffmpeg dies is restarted after `restartDelayMs`, at most `maxRestarts` times a session. */
+  restartDelayMs: z.number().int().min(0).max(60000).default(1000),
+  maxRestarts: z.number().int().min(0).max(100).default(10),
+});
+
+const DetectionSchema = z.object({
+  enabled: z.boolean().default(true),
+  /** What to do when a model file is missing or its hash is wrong: refuse to start, or run without that detector. */
+  onModelProblem: z.enum(['refuse', 'continue']).default('continue'),
+  faceHz: z.number().min(0).max(15).default(5),
+  objectHz: z.number().min(0).max(15).default(2),
+  thresholds: z.object({
+    faceScore: z.number().min(0).max(1).default(0.5),
+    objectScore: z.number().min(0).max(1).default(0.35),
+    noFaceSeconds: z.number().min(0).default(5),
+    multiFaceSeconds: z.number().min(0).default(2),
+    headAwayYawDeg: z.number().min(0).max(90).default(30),
+    headDownPitchDeg: z.number().min(0).max(90).default(25),
+    headAwaySeconds: z.number().min(0).default(5),
+    phoneVotes: z.object({ k: z.number().int().min(1).default(3), n: z.number().int().min(1).default(6) }).prefault({}),
+    extraPersonSeconds: z.number().min(0).default(3),
+  }).prefault({}),
+});
+
+const DenyEntry = z.object({
+  name: z.string().min(1),
+  /** Executable names (case-insensitive, without .exe) and optional path fragments that identify it. */
+  match: z.array(z.string().min(1)).min(1),
+  paths: z.array(z.string()).default([]),
+  category: z.enum(['remote', 'messenger', 'capture', 'browser', 'vm', 'other']).default('other'),
+  policy: z.enum(['flag', 'terminate']).default('flag'),
+});
+export type DenyEntryConfig = z.infer<typeof DenyEntry>;
+
+const MonitorsSchema = z.object({
+  enabled: z.boolean().default(true),
+  foregroundPollMs: z.number().int().min(100).max(10000).default(400),
+  processScanMs: z.number().int().min(250).max(60000).default(2000),
+  devicePollMs: z.number().int().min(250).max(60000).default(2000),
+  /** Replaces the built-in deny list when given; `denyExtra` adds to it. */
+  deny: z.array(DenyEntry).optional(),
+  denyExtra: z.array(DenyEntry).default([]),
+  clipboard: z.enum(['off', 'clear', 'isolate']).default('clear'),
+});
+
+const UploadSchema = z.object({
+  /** Evidence server base URL, e.g. http://127.0.0.1:7420. Unset: bundles stay local until `kuzet upload`. */
+  server: z.string().url().optional(),
+  live: z.boolean().default(true),
+  /** After a valid signed receipt: keep local evidence this many days (0 = delete at once; -1 = never delete). */
+  keepDaysAfterReceipt: z.number().int().min(-1).default(7),
+  chunkBytes: z.number().int().min(64 * 1024).default(8 * 1024 * 1024),
+});
+
+export const MachineConfigSchema = z.object({
+  configVersion: z.literal(CONFIG_VERSION).default(CONFIG_VERSION),
+  machine: z.object({ id: z.string().min(1).optional(), lab: z.string().optional() }).prefault({}),
+  sources: z.object({
+    face: SourceSchema.prefault({ kind: 'lavfi', pattern: 'testsrc2' }),
+    room: SourceSchema.prefault({ kind: 'lavfi', pattern: 'smptebars' }),
+    screen: SourceSchema.prefault({ kind: 'lavfi', pattern: 'testsrc', width: 1280, height: 720, fps: 5 }),
+    mic: SourceSchema.prefault({ kind: 'none' }),
+  }).prefault({}),
+  recording: RecordingSchema.prefault({}),
+  detection: DetectionSchema.prefault({}),
+  monitors: MonitorsSchema.prefault({}),
+  upload: UploadSchema.prefault({}),
+});
+export type MachineConfig = z.infer<typeof MachineConfigSchema>;
+
+export const ExamConfigSchema = z.object({
+  configVersion: z.literal(CONFIG_VERSION).default(CONFIG_VERSION),
+  examId: z.string().min(1).default('demo-exam'),
+  title: z.string().default('Demo exam'),
+  /** The LMS page the kiosk opens, and the URL patterns it may navigate to (host or host/path prefix, * wildcard). */
+  url: z.string().default('about:blank'),
+  allow: z.array(z.string()).default([]),
+  allowDownloads: z.boolean().default(false),
+  durationMinutes: z.number().min(1).max(24 * 60).default(90),
+  /** What the student types in on the first screen. */
+  fields: z.array(z.object({ id: z.string(), label: z.record(z.string(), z.string()).optional(), pattern: z.string().optional() }))
+    .default([{ id: 'studentId', pattern: '^[A-Za-z0-9_-]{3,32}$' }, { id: 'examCode' }]),
+  /** sha256 (hex) of the proctor exit code; empty disables the exit code. */
+  exitCodeSha256: z.string().regex(/^([0-9a-f]{64})?$/).default(''),
+  languages: z.array(z.enum(['kk', 'ru', 'en'])).default(['kk', 'ru', 'en']),
+  /** Overrides for detection thresholds and monitors for this exam. */
+  detection: DetectionSchema.partial().optional(),
+  monitors: MonitorsSchema.partial().optional(),
+});
+export type ExamConfig = z.infer<typeof ExamConfigSchema>;
+
+function describeIssues(file: string, err: z.ZodError): string {
+  return err.issues.map((i) => `${file}: ${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`).join('\n');
+}
+
+function parseJsonFile(path: string, what: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new KuzetError('CONFIG_UNREADABLE', `Cannot read the ${what} ${path}: ${(e as Error).message}`, { path });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new KuzetError('CONFIG_INVALID', `The ${what} ${path} is not valid JSON: ${(e as Error).message}`, { path });
+  }
+}
+
+function migrate(raw: unknown): unknown {
+  if (raw && typeof raw === 'object' && 'configVersion' in raw) {
+    const v = (raw as { configVersion: unknown }).configVersion;
+    if (v !== CONFIG_VERSION) {
+      throw new KuzetError('CONFIG_VERSION', `configVersion ${JSON.stringify(v)} is not supported; this Kuzet reads version ${CONFIG_VERSION}.`);
+    }
+  }
+  return raw;
+}
+
+export function parseMachineConfig(raw: unknown, file = 'machine config'): MachineConfig {
+  const r = MachineConfigSchema.safeParse(migrate(raw ?? {}));
+  if (!r.success) throw new KuzetError('CONFIG_INVALID', `Invalid machine config:\n${describeIssues(file, r.error)}`);
+  return r.data;
+}
+
+export function parseExamConfig(raw: unknown, file = 'exam config'): ExamConfig {
+  const r = ExamConfigSchema.safeParse(migrate(raw ?? {}));
+  if (!r.success) throw new KuzetError('CONFIG_INVALID', `Invalid exam config:\n${describeIssues(file, r.error)}`);
+  return r.data;
+}
+
+/** Loads the machine config. A missing file at the default location means defaults; an explicit path must exist. */
+export function loadMachineConfig(path: string, explicit = false): MachineConfig {
+  if (!existsSync(path)) {
+    if (explicit) throw new KuzetError('CONFIG_MISSING', `Config file ${path} does not exist.`, { path });
+    return parseMachineConfig({});
+  }
+  return parseMachineConfig(parseJsonFile(path, 'machine config'), path);
+}
+
+export function loadExamConfig(path: string): ExamConfig {
+  if (!existsSync(path)) throw new KuzetError('CONFIG_MISSING', `Exam config ${path} does not exist.`, { path });
+  return parseExamConfig(parseJsonFile(path, 'exam config'), path);
+}
+
+/** The config hash recorded in every bundle: sha256 over RFC 8785 JSON of the effective configs. */
+export function configHash(machine: MachineConfig, exam: ExamConfig): string {
+  return canonicalHash({ machine, exam });
+}
