@@ -1,0 +1,197 @@
+/**
+ * Faces: BlazeFace detection → FaceMesh (468 3-D points) on each face crop → head pose (yaw/pitch/roll) and, when the
+ * face is large enough, iris-based gaze.
+ *
+ * Conventions (image coordinates: x to the image's right, y down, z away from the camera):
+ * - yaw   > 0: the nose points toward the IMAGE's right edge (the subject turns to their own left).
+ * - pitch > 0: the nose points down (head bowed toward the desk).
+ * - roll  > 0: the head is tilted so that the eye line turns clockwise in the image (image-right eye lower).
+ * - gaze.x > 0: the irises sit toward the image's right side of the eyes; gaze.y > 0: toward the bottom.
+ *   Both are fractions of the eye width (about ±0.25 at the extremes).
+ */
+import type ort from 'onnxruntime-node';
+import { ort as ortNs } from './models.js';
+import { cropToTensor, type Box, type RgbImage } from './image.js';
+import { clampBox, squareAround, weightedNms } from './geometry.js';
+
+export interface FaceDetection {
+  box: Box;
+  score: number;
+  /** six BlazeFace keypoints in image pixels: eyes (subject right, left), nose, mouth, ears (right, left) */
+  keypoints: [number, number][];
+}
+
+export interface HeadPose { yaw: number; pitch: number; roll: number }
+export interface Gaze { x: number; y: number }
+export interface FaceResult extends HeadPose {
+  box: Box;
+  score: number;
+  /** FaceMesh's own face-presence score for the crop (0..1) */
+  meshScore: number;
+  gaze?: Gaze;
+}
+
+// ---------------- BlazeFace ----------------
+
+const BF_LAYERS = [
+  { grid: 16, anchors: 2, scores: 0, boxes: 2 },
+  { grid: 8, anchors: 6, scores: 1, boxes: 3 },
+] as const;
+
+export interface BlazeFaceOptions { scoreThreshold: number; iouThreshold: number }
+
+/** Decode BlazeFace outputs ([scores16, scores8, boxes16, boxes8] in normalized square coords). */
+export function decodeBlazeFace(outs: Float32Array[], inputSize: number, opts: BlazeFaceOptions): { box: Box; score: number; points: number[] }[] {
+  const cands: { box: Box; score: number; points: number[] }[] = [];
+  const logit = Math.log(opts.scoreThreshold / (1 - opts.scoreThreshold));
+  for (const L of BF_LAYERS) {
+    const scores = outs[L.scores]!;
+    const boxes = outs[L.boxes]!;
+    for (let row = 0; row < L.grid; row++) {
+      for (let col = 0; col < L.grid; col++) {
+        for (let a = 0; a < L.anchors; a++) {
+          const i = (row * L.grid + col) * L.anchors + a;
+          const raw = scores[i]!;
+          if (raw < logit) continue;
+          const score = 1 / (1 + Math.exp(-Math.max(-100, Math.min(100, raw))));
+          const ax = (col + 0.5) / L.grid;
+          const ay = (row + 0.5) / L.grid;
+          const o = i * 16;
+          const cx = ax + boxes[o]! / inputSize;
+          const cy = ay + boxes[o + 1]! / inputSize;
+          const w = boxes[o + 2]! / inputSize;
+          const h = boxes[o + 3]! / inputSize;
+          const points: number[] = [];
+          for (let k = 0; k < 6; k++) points.push(ax + boxes[o + 4 + 2 * k]! / inputSize, ay + boxes[o + 5 + 2 * k]! / inputSize);
+          cands.push({ box: { x: cx - w / 2, y: cy - h / 2, w, h }, score, points });
+        }
+      }
+    }
+  }
+  return weightedNms(cands, opts.iouThreshold);
+}
+
+export class BlazeFace {
+  readonly size: number;
+  private readonly inputName: string;
+  private readonly outNames: string[];
+  constructor(private readonly session: ort.InferenceSession) {
+    const shape = (session.inputMetadata[0] as { shape?: (number | string)[] }).shape ?? [];
+    this.size = Number(shape[1]) || 128;
+    this.inputName = session.inputNames[0]!;
+    this.outNames = [...session.outputNames];
+  }
+
+  async detect(img: RgbImage, opts: BlazeFaceOptions): Promise<FaceDetection[]> {
+    const side = Math.max(img.width, img.height);
+    const sq: Box = { x: (img.width - side) / 2, y: (img.height - side) / 2, w: side, h: side };
+    const S = this.size;
+    const t = cropToTensor(img, sq, { width: S, height: S, layout: 'nhwc', mean: [127.5, 127.5, 127.5], std: [127.5, 127.5, 127.5] });
+    const out = await this.session.run({ [this.inputName]: new ortNs.Tensor('float32', t, [1, S, S, 3]) });
+    // sort outputs: Identity (scores 512), Identity_1 (scores 384), Identity_2 (boxes 512x16), Identity_3 (boxes 384x16)
+    const arrs = this.outNames.map((n) => out[n]!.data as Float32Array);
+    const dets = decodeBlazeFace(arrs, S, opts);
+    return dets.map((d) => ({
+      box: clampBox({ x: sq.x + d.box.x * side, y: sq.y + d.box.y * side, w: d.box.w * side, h: d.box.h * side }, img.width, img.height),
+      score: d.score,
+      keypoints: Array.from({ length: 6 }, (_, k) => [sq.x + d.points[2 * k]! * side, sq.y + d.points[2 * k + 1]! * side] as [number, number]),
+    }));
+  }
+}
+
+// ---------------- FaceMesh + pose ----------------
+
+/** Mesh indices used for pose: eye outer corners, forehead, chin, nose tip. */
+const IDX = { rightEyeOuter: 33, rightEyeInner: 133, leftEyeInner: 362, leftEyeOuter: 263, forehead: 10, chin: 152, nose: 1 } as const;
+const RAD = 180 / Math.PI;
+
+type V3 = [number, number, number];
+const sub = (a: V3, b: V3): V3 => [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+const cross = (a: V3, b: V3): V3 => [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
+const norm = (a: V3): V3 => {
+  const l = Math.hypot(a[0], a[1], a[2]) || 1;
+  return [a[0] / l, a[1] / l, a[2] / l];
+};
+
+/**
+ * Head pose from FaceMesh 3-D points (any uniform scale; x right, y down, z away from the camera).
+ * The face's right-to-left eye axis and chin-to-forehead axis span the face plane; their cross product is the
+ * direction the face points to.
+ */
+export function poseFromMesh(pt: (i: number) => V3): HeadPose {
+  const across = sub(pt(IDX.leftEyeOuter), pt(IDX.rightEyeOuter)); // toward image right for a frontal face
+  const up = sub(pt(IDX.forehead), pt(IDX.chin)); // toward image top
+  const fwd = norm(cross(across, up)); // toward the camera (-z) for a frontal face
+  const yaw = Math.atan2(fwd[0], -fwd[2]) * RAD;
+  const pitch = Math.atan2(fwd[1], Math.hypot(fwd[0], fwd[2])) * RAD;
+  const roll = Math.atan2(across[1], across[0]) * RAD;
+  return { yaw, pitch, roll };
+}
+
+export interface MeshResult { points: Float32Array; crop: Box; score: number; pose: HeadPose }
+
+export class FaceMesh {
+  static readonly SIZE = 192;
+  constructor(private readonly session: ort.InferenceSession) {}
+
+  /** Crop used for a BlazeFace box: a square 1.5× the larger side, centred on the box. */
+  static cropFor(det: { box: Box }): Box {
+    const b = det.box;
+    return squareAround(b.x + b.w / 2, b.y + b.h / 2, Math.max(b.w, b.h) * 1.5);
+  }
+
+  async run(img: RgbImage, crop: Box): Promise<MeshResult> {
+    const S = FaceMesh.SIZE;
+    const t = cropToTensor(img, crop, { width: S, height: S, layout: 'nhwc', mean: [0, 0, 0], std: [255, 255, 255] });
+    const out = await this.session.run({ input_1: new ortNs.Tensor('float32', t, [1, S, S, 3]) });
+    const mesh = out.mesh!.data as Float32Array;
+    const score = (out.faceflag!.data as Float32Array)[0]!;
+    // to image pixels (z scaled like x)
+    const k = crop.w / S;
+    const points = new Float32Array(mesh.length);
+    for (let i = 0; i < mesh.length; i += 3) {
+      points[i] = crop.x + mesh[i]! * k;
+      points[i + 1] = crop.y + mesh[i + 1]! * k;
+      points[i + 2] = mesh[i + 2]! * k;
+    }
+    const pt = (i: number): V3 => [points[3 * i]!, points[3 * i + 1]!, points[3 * i + 2]!];
+    return { points, crop, score, pose: poseFromMesh(pt) };
+  }
+}
+
+// ---------------- Iris ----------------
+
+export class Iris {
+  static readonly SIZE = 64;
+  constructor(private readonly session: ort.InferenceSession) {}
+
+  /** Gaze from both eyes; the subject's right eye (image left) is mirrored, as the model expects a left eye. */
+  async gaze(img: RgbImage, mesh: Float32Array): Promise<Gaze> {
+    const S = Iris.SIZE;
+    const p = (i: number): [number, number] => [mesh[3 * i]!, mesh[3 * i + 1]!];
+    const eyes = [
+      { outer: p(IDX.rightEyeOuter), inner: p(IDX.rightEyeInner), flip: true },
+      { outer: p(IDX.leftEyeOuter), inner: p(IDX.leftEyeInner), flip: false },
+    ];
+    let gx = 0;
+    let gy = 0;
+    for (const e of eyes) {
+      const cx = (e.outer[0] + e.inner[0]) / 2;
+      const cy = (e.outer[1] + e.inner[1]) / 2;
+      const width = Math.hypot(e.outer[0] - e.inner[0], e.outer[1] - e.inner[1]);
+      const box = squareAround(cx, cy, width * 2.3);
+      const t = cropToTensor(img, box, { width: S, height: S, layout: 'nhwc', mean: [0, 0, 0], std: [255, 255, 255], flip: e.flip });
+      const out = await this.session.run({ input_1: new ortNs.Tensor('float32', t, [1, S, S, 3]) });
+      const d = out.iris!.data as Float32Array;
+      // 71 eye-contour points then 5 iris points (centre first), x,y,z each, in crop pixels
+      let ix = d[71 * 3]!;
+      const iy = d[71 * 3 + 1]!;
+      if (e.flip) ix = S - ix;
+      const px = box.x + (ix / S) * box.w;
+      const py = box.y + (iy / S) * box.h;
+      gx += (px - cx) / (width || 1);
+      gy += (py - cy) / (width || 1);
+    }
+    return { x: gx / 2, y: gy / 2 };
+  }
+}
