@@ -1,0 +1,89 @@
+import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { loadExamConfig, loadMachineConfig, parseExamConfig, parseMachineConfig, type MachineConfig } from '../core/config.js';
+import { ensureHome } from '../core/home.js';
+import type { LogRecord } from '../core/eventlog.js';
+import { ExamSession, moveSealed } from '../session/exam-session.js';
+import { recoverSessions } from '../session/recover.js';
+import { loadOrCreateKeyPair, loadKeyPair } from '../core/keys.js';
+import { UsageError } from './index.js';
+import { num, parse } from './args.js';
+
+const HELP = `usage: kuzet session [--demo] [--duration <s>] [--out <dir>] [--config <machine.json>] [--exam <exam.json>] [--student <id>]
+Runs an exam session headless and seals it into a signed bundle; prints the bundle path last.
+  --demo        synthetic cameras (lavfi); the screen from $DISPLAY (x11grab) when set, else synthetic
+  --duration    seconds to record (default: until Ctrl-C)
+  --out         move the sealed bundle into this folder (default: $KUZET_HOME/bundles)
+Unfinished sessions from a crash are recovered first.`;
+
+/** Demo sources: synthetic cameras, and the real X screen when there is one. */
+export function demoMachineConfig(base: MachineConfig, env = process.env): MachineConfig {
+  const cfg = structuredClone(base);
+  cfg.sources.face = { ...cfg.sources.face, kind: 'lavfi', pattern: 'testsrc2' };
+  cfg.sources.room = { ...cfg.sources.room, kind: 'lavfi', pattern: 'smptebars' };
+  cfg.sources.screen = env.DISPLAY
+    ? { ...cfg.sources.screen, kind: 'x11grab', device: env.DISPLAY }
+    : { ...cfg.sources.screen, kind: 'lavfi', pattern: 'testsrc' };
+  return cfg;
+}
+
+function describe(rec: LogRecord): string | null {
+  const d = rec.data as Record<string, unknown>;
+  switch (rec.type) {
+    case 'session.step.started': return `step ${d.step} started (${d.ms} ms)`;
+    case 'session.step.failed': return `step ${d.step} FAILED: ${d.error}`;
+    case 'segment.closed': return `segment ${d.file} closed (${((d.size as number) / 1024).toFixed(0)} KiB)`;
+    case 'recorder.exited': return `recorder ${d.source} exited (${d.code ?? d.signal}); restarting`;
+    case 'recorder.failed': return `recorder ${d.source} gave up: ${d.reason}`;
+    default:
+      if (rec.type.startsWith('episode.') || rec.type.startsWith('monitor.') && !rec.type.endsWith('.tick')) return `${rec.type} ${JSON.stringify(d).slice(0, 160)}`;
+      return null;
+  }
+}
+
+export async function sessionCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    demo: { type: 'boolean' }, duration: { type: 'string' }, out: { type: 'string' }, config: { type: 'string' },
+    exam: { type: 'string' }, student: { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean' },
+  }, false);
+  if (values.help) { console.log(HELP); return 0; }
+  const duration = num(values.duration, 'duration', 0);
+  if (!values.demo && !values.config) throw new UsageError('a real session needs --config <machine.json> (or use --demo)');
+  const home = ensureHome();
+  let machine = values.config ? loadMachineConfig(resolve(values.config), true) : loadMachineConfig(home.config);
+  if (values.demo) machine = demoMachineConfig(machine);
+  machine = parseMachineConfig(machine);
+  const exam = values.exam ? loadExamConfig(resolve(values.exam)) : parseExamConfig({ examId: values.demo ? 'demo-exam' : undefined });
+  const key = values.demo ? loadOrCreateKeyPair(home.keys) : loadKeyPair(home.keys);
+  const outDir = values.out ? resolve(values.out) : undefined;
+  const log = (s: string) => { if (!values.quiet) console.error(s); };
+
+  for (const r of await recoverSessions(home, key, { outDir })) {
+    if (r.bundleDir) log(`recovered unfinished session ${r.id} → ${r.bundleDir}`);
+    else if (r.error) log(`could not recover ${r.id}: ${r.error}`);
+  }
+
+  const session = await ExamSession.open({ machine, exam, studentId: values.student ?? (values.demo ? 'demo-student' : ''), demo: !!values.demo, home, key });
+  log(`session ${session.ctx.id} in ${session.ctx.dir}`);
+  session.on('event', (rec) => { const s = describe(rec); if (s) log(`[${(rec.mono / 1000).toFixed(1).padStart(6)} s] ${s}`); });
+
+  let stopRequested: string | null = null;
+  let wake: () => void = () => {};
+  const onSignal = (sig: string) => { stopRequested = sig; wake(); };
+  process.once('SIGINT', () => onSignal('SIGINT'));
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+
+  await session.start();
+  log(duration ? `recording for ${duration} s (Ctrl-C finishes early)…` : 'recording until Ctrl-C…');
+  await new Promise<void>((res) => {
+    wake = res;
+    if (stopRequested) res();
+    if (duration) setTimeout(res, duration * 1000);
+  });
+  const result = await session.finish(stopRequested ? 'signal' : 'finished', stopRequested ? { signal: stopRequested } : {});
+  let bundleDir = result.bundleDir;
+  if (outDir && !existsSync(resolve(outDir, session.ctx.id))) bundleDir = await moveSealed(bundleDir, outDir);
+  log(`sealed: manifest sha256 ${result.manifestSha256}`);
+  console.log(bundleDir);
+  return 0;
+}

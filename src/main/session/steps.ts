@@ -1,0 +1,9 @@
+import type { MachineConfig } from '../core/config.js';
+import type { SessionContext } from '../core/context.js';
+import type { Step } from '../core/session.js';
+import { preflightStep } from './preflight.js';
+
+/** The default order of a session's steps. Each service contributes one reversible step. */
+export function defaultSteps(_machine: MachineConfig): Step<SessionContext>[] {
+  return [preflightStep()];
+}
