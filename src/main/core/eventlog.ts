@@ -172,9 +172,9 @@ export function verifyLogText(text: string): LogCheck {
   const records: LogRecord[] = [];
   let expectSeq = 0;
   let prev = GENESIS;
-  if (text.length > 0 && !text.endsWith('\n')) problems.push({ line: text.split('\n').length, problem: 'last line is torn (no newline at the end)' });
   const lines = text.split('\n');
-  if (lines.at(-1) === '') lines.pop();
+  const tornTail = lines.pop(); // '' when the text ends with a newline
+  if (tornTail) problems.push({ line: lines.length + 1, problem: 'last line is torn (no newline at the end)' });
   lines.forEach((l, i) => {
     const lineNo = i + 1;
     let r: LogRecord;
