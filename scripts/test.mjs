@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// `npm test`: the unit/integration suite (vitest) and then the browser suites (Playwright: the React UI in real
+// Chromium, and the Electron E2E spec, which skips with its reason where no Electron binary is installed).
+// Ends with one summary line: "kuzet: N passed, N failed, N skipped".
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+
+mkdirSync('test-results', { recursive: true });
+const env = { ...process.env, FORCE_COLOR: process.env.CI ? '0' : process.env.FORCE_COLOR };
+const extra = process.argv.slice(2);
+let passed = 0, failed = 0, skipped = 0;
+let status = 0;
+
+function run(cmd, args, extraEnv = {}) {
+  console.log(`\n$ ${cmd} ${args.join(' ')}`);
+  const r = spawnSync(cmd, args, { stdio: 'inherit', env: { ...env, ...extraEnv } });
+  return r.status ?? 1;
+}
+
+function readJson(p) {
+  try { return JSON.parse(readFileSync(p, 'utf8')); } catch { return null; }
+}
+
+const vitestOut = 'test-results/vitest.json';
+const v = run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${vitestOut}`, ...extra]);
+const vj = readJson(vitestOut);
+if (vj) {
+  passed += vj.numPassedTests ?? 0;
+  failed += vj.numFailedTests ?? 0;
+  skipped += (vj.numPendingTests ?? 0) + (vj.numTodoTests ?? 0);
+} else if (v !== 0) failed += 1;
+if (v !== 0) status = 1;
+
+if (existsSync('playwright.config.ts') && extra.length === 0) {
+  const pwOut = 'test-results/playwright.json';
+  const p = run('npx', ['playwright', 'test', '--reporter=list,json'], { PLAYWRIGHT_JSON_OUTPUT_NAME: pwOut });
+  const pj = readJson(pwOut);
+  if (pj?.stats) {
+    passed += (pj.stats.expected ?? 0) + (pj.stats.flaky ?? 0);
+    failed += pj.stats.unexpected ?? 0;
+    skipped += pj.stats.skipped ?? 0;
+  } else if (p !== 0) failed += 1;
+  if (p !== 0) status = 1;
+}
+
+console.log(`\nkuzet: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(status);
