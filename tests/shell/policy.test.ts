@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import { compileAllowlist, compilePattern, ExitCodeGuard, exitCodeMatches, FocusTracker, sha256Hex, shortcutDecision, type KeyInput } from '../../src/main/shell/policy.js';
+
+describe('allowlist', () => {
+  const al = compileAllowlist('https://moodle.kaznu.kz/mod/quiz/view.php?id=7', ['*.platonus.kz', 'lms.example.kz/exam', 'http://127.0.0.1:8080/q*']);
+
+  it('allows the exam host and listed entries', () => {
+    expect(al.allowsNavigation('https://moodle.kaznu.kz/login/index.php')).toBe(true);
+    expect(al.allowsNavigation('https://a.platonus.kz/')).toBe(true);
+    expect(al.allowsNavigation('https://x.y.platonus.kz/test')).toBe(true);
+    expect(al.allowsNavigation('https://lms.example.kz/exam')).toBe(true);
+    expect(al.allowsNavigation('https://lms.example.kz/exam/3?x=1')).toBe(true);
+    expect(al.allowsNavigation('http://127.0.0.1:8080/quiz')).toBe(true);
+    expect(al.allowsNavigation('about:blank')).toBe(true);
+  });
+
+  it('denies everything else, including look-alikes', () => {
+    expect(al.allowsNavigation('https://platonus.kz/')).toBe(false); // *. needs a sub-domain
+    expect(al.allowsNavigation('https://lms.example.kz/examples')).toBe(false); // path prefix on segment boundary
+    expect(al.allowsNavigation('https://lms.example.kz/')).toBe(false);
+    expect(al.allowsNavigation('https://moodle.kaznu.kz.evil.com/')).toBe(false);
+    expect(al.allowsNavigation('https://moodle.kaznu.kz@evil.com/')).toBe(false);
+    expect(al.allowsNavigation('https://user:pw@moodle.kaznu.kz/')).toBe(false);
+    expect(al.allowsNavigation('http://moodle.kaznu.kz/')).toBe(false); // start URL pins the scheme
+    expect(al.allowsNavigation('https://moodle.kaznu.kz:8443/')).toBe(false); // and the port
+    expect(al.allowsNavigation('https://127.0.0.1:8080/quiz')).toBe(false); // entry pins http
+    expect(al.allowsNavigation('http://127.0.0.1:8081/quiz')).toBe(false);
+    expect(al.allowsNavigation('https://google.com/')).toBe(false);
+    expect(al.allowsNavigation('file:///etc/passwd')).toBe(false);
+    expect(al.allowsNavigation('javascript:alert(1)')).toBe(false);
+    expect(al.allowsNavigation('data:text/html,hi')).toBe(false);
+    expect(al.allowsNavigation('not a url')).toBe(false);
+  });
+
+  it('lets data: and blob: subresources through at the network layer but not off-list hosts', () => {
+    expect(al.allowsRequest('data:image/png;base64,AAAA')).toBe(true);
+    expect(al.allowsRequest('https://moodle.kaznu.kz/theme/image.php')).toBe(true);
+    expect(al.allowsRequest('https://cdn.evil.com/x.js')).toBe(false);
+    expect(al.allowsRequest('ws://moodle.kaznu.kz/')).toBe(false);
+  });
+
+  it('names a bad entry', () => {
+    expect(() => compilePattern('exa mple.kz')).toThrow(/exa mple\.kz/);
+    expect(() => compilePattern('  ')).toThrow(/empty/);
+  });
+});
+
+const key = (code: string, mods: Partial<KeyInput> = {}, k = ''): KeyInput =>
+  ({ type: 'keyDown', key: k || code, code, control: false, meta: false, alt: false, shift: false, ...mods });
+
+describe('shortcut policy', () => {
+  it('blocks window, browser, devtools and system keys and names them', () => {
+    const blocked: [KeyInput, string][] = [
+      [key('Tab', { alt: true }), 'Alt+Tab'],
+      [key('F4', { alt: true }), 'Alt+F4'],
+      [key('KeyW', { control: true }), 'Ctrl+W'],
+      [key('KeyQ', { meta: true }), 'Meta+Q'],
+      [key('KeyN', { control: true }), 'Ctrl+N'],
+      [key('KeyT', { control: true }), 'Ctrl+T'],
+      [key('KeyR', { control: true, shift: true }), 'Ctrl+Shift+R'],
+      [key('KeyI', { control: true, shift: true }), 'Ctrl+Shift+I'],
+      [key('KeyP', { control: true }), 'Ctrl+P'],
+      [key('F5'), 'F5'],
+      [key('F11'), 'F11'],
+      [key('F12'), 'F12'],
+      [key('PrintScreen'), 'PrintScreen'],
+      [key('Equal', { control: true }), 'Ctrl+Equal'],
+      [key('Digit0', { control: true }), 'Ctrl+0'],
+      [key('ArrowLeft', { alt: true }), 'Alt+ArrowLeft'],
+      [key('MetaLeft', { meta: true }), 'Meta+MetaLeft'],
+    ];
+    for (const [input, name] of blocked) expect(shortcutDecision(input), name).toEqual({ block: true, name });
+  });
+
+  it('uses the physical key, so Ctrl+W on a Russian or Kazakh layout is still blocked', () => {
+    expect(shortcutDecision(key('KeyW', { control: true }, 'ц')).block).toBe(true);
+    expect(shortcutDecision(key('KeyQ', { control: true }, 'й')).block).toBe(true);
+  });
+
+  it('keeps typing and text editing usable', () => {
+    for (const input of [key('KeyA', {}, 'a'), key('KeyC', { control: true }), key('KeyV', { control: true }), key('KeyX', { control: true }),
+      key('KeyA', { control: true }), key('KeyZ', { control: true }), key('Tab'), key('Enter'), key('Backspace'), key('ArrowLeft'),
+      key('KeyA', { shift: true }, 'A'), key('Digit1', { shift: true }, '!'), key('KeyV', { meta: true })]) {
+      expect(shortcutDecision(input), JSON.stringify(input)).toEqual({ block: false });
+    }
+  });
+
+  it('decides on key-down only', () => {
+    expect(shortcutDecision({ ...key('F12'), type: 'keyUp' }).block).toBe(false);
+  });
+});
+
+describe('exit code', () => {
+  const hash = sha256Hex('4821-proctor');
+  it('matches the hashed code (trimmed) and nothing else', () => {
+    expect(exitCodeMatches('4821-proctor', hash)).toBe(true);
+    expect(exitCodeMatches(' 4821-proctor\n', hash)).toBe(true);
+    expect(exitCodeMatches('4821-Proctor', hash)).toBe(false);
+    expect(exitCodeMatches('', hash)).toBe(false);
+    expect(exitCodeMatches('', '')).toBe(false);
+  });
+
+  it('locks out after repeated wrong codes, then lets the right code through', () => {
+    const g = new ExitCodeGuard(hash, 3, 60_000);
+    expect(g.attempt('a', 0)).toMatchObject({ ok: false, reason: 'wrong', attempts: 1 });
+    expect(g.attempt('b', 1)).toMatchObject({ ok: false, reason: 'wrong', attempts: 2 });
+    expect(g.attempt('c', 2)).toMatchObject({ ok: false, reason: 'wrong', attempts: 3, retryInMs: 60_000 });
+    expect(g.attempt('4821-proctor', 10)).toMatchObject({ ok: false, reason: 'locked' });
+    expect(g.attempt('4821-proctor', 60_002)).toEqual({ ok: true });
+  });
+
+  it('is disabled without a configured hash', () => {
+    expect(new ExitCodeGuard('').attempt('anything')).toMatchObject({ ok: false, reason: 'disabled' });
+  });
+});
+
+describe('focus tracker', () => {
+  it('counts losses and time away, ignoring repeated blur/focus', () => {
+    const f = new FocusTracker();
+    expect(f.regained(5)).toBeNull();
+    expect(f.lost(100)).toEqual({ n: 1, at: 100 });
+    expect(f.lost(150)).toBeNull();
+    expect(f.snapshot(400)).toEqual({ losses: 1, totalAwayMs: 300, longestAwayMs: 300, away: true });
+    expect(f.regained(600)).toEqual({ n: 1, at: 600, awayMs: 500, totalAwayMs: 500 });
+    expect(f.lost(1000)).toEqual({ n: 2, at: 1000 });
+    expect(f.regained(1200)).toEqual({ n: 2, at: 1200, awayMs: 200, totalAwayMs: 700 });
+    expect(f.snapshot(2000)).toEqual({ losses: 2, totalAwayMs: 700, longestAwayMs: 500, away: false });
+  });
+});
