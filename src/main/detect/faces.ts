@@ -75,9 +75,11 @@ export class BlazeFace {
   readonly size: number;
   private readonly inputName: string;
   private readonly outNames: string[];
+  private readonly buf: Float32Array;
   constructor(private readonly session: ort.InferenceSession) {
     const shape = (session.inputMetadata[0] as { shape?: (number | string)[] }).shape ?? [];
     this.size = Number(shape[1]) || 128;
+    this.buf = new Float32Array(this.size * this.size * 3);
     this.inputName = session.inputNames[0]!;
     this.outNames = [...session.outputNames];
   }
@@ -86,7 +88,7 @@ export class BlazeFace {
     const side = Math.max(img.width, img.height);
     const sq: Box = { x: (img.width - side) / 2, y: (img.height - side) / 2, w: side, h: side };
     const S = this.size;
-    const t = cropToTensor(img, sq, { width: S, height: S, layout: 'nhwc', mean: [127.5, 127.5, 127.5], std: [127.5, 127.5, 127.5] });
+    const t = cropToTensor(img, sq, { width: S, height: S, layout: 'nhwc', mean: [127.5, 127.5, 127.5], std: [127.5, 127.5, 127.5] }, this.buf);
     const out = await this.session.run({ [this.inputName]: new ortNs.Tensor('float32', t, [1, S, S, 3]) });
     // sort outputs: Identity (scores 512), Identity_1 (scores 384), Identity_2 (boxes 512x16), Identity_3 (boxes 384x16)
     const arrs = this.outNames.map((n) => out[n]!.data as Float32Array);
@@ -132,6 +134,7 @@ export interface MeshResult { points: Float32Array; crop: Box; score: number; po
 
 export class FaceMesh {
   static readonly SIZE = 192;
+  private readonly buf = new Float32Array(192 * 192 * 3);
   constructor(private readonly session: ort.InferenceSession) {}
 
   /** Crop used for a BlazeFace box: a square 1.5× the larger side, centred on the box. */
@@ -142,7 +145,7 @@ export class FaceMesh {
 
   async run(img: RgbImage, crop: Box): Promise<MeshResult> {
     const S = FaceMesh.SIZE;
-    const t = cropToTensor(img, crop, { width: S, height: S, layout: 'nhwc', mean: [0, 0, 0], std: [255, 255, 255] });
+    const t = cropToTensor(img, crop, { width: S, height: S, layout: 'nhwc', mean: [0, 0, 0], std: [255, 255, 255] }, this.buf);
     const out = await this.session.run({ input_1: new ortNs.Tensor('float32', t, [1, S, S, 3]) });
     const mesh = out.mesh!.data as Float32Array;
     const score = (out.faceflag!.data as Float32Array)[0]!;
@@ -163,6 +166,7 @@ export class FaceMesh {
 
 export class Iris {
   static readonly SIZE = 64;
+  private readonly buf = new Float32Array(64 * 64 * 3);
   constructor(private readonly session: ort.InferenceSession) {}
 
   /** Gaze from both eyes; the subject's right eye (image left) is mirrored, as the model expects a left eye. */
@@ -180,7 +184,7 @@ export class Iris {
       const cy = (e.outer[1] + e.inner[1]) / 2;
       const width = Math.hypot(e.outer[0] - e.inner[0], e.outer[1] - e.inner[1]);
       const box = squareAround(cx, cy, width * 2.3);
-      const t = cropToTensor(img, box, { width: S, height: S, layout: 'nhwc', mean: [0, 0, 0], std: [255, 255, 255], flip: e.flip });
+      const t = cropToTensor(img, box, { width: S, height: S, layout: 'nhwc', mean: [0, 0, 0], std: [255, 255, 255], flip: e.flip }, this.buf);
       const out = await this.session.run({ input_1: new ortNs.Tensor('float32', t, [1, S, S, 3]) });
       const d = out.iris!.data as Float32Array;
       // 71 eye-contour points then 5 iris points (centre first), x,y,z each, in crop pixels

@@ -131,40 +131,45 @@ export function cropToTensor(img: RgbImage, box: Box, spec: TensorSpec, out?: Fl
   const n = ow * oh;
   const t = out ?? new Float32Array(n * 3);
   const bgr = spec.order === 'bgr';
-  const scale = [1 / spec.std[0], 1 / spec.std[1], 1 / spec.std[2]];
-  const bias = [-spec.mean[0] / spec.std[0], -spec.mean[1] / spec.std[1], -spec.mean[2] / spec.std[2]];
+  // per output channel: scale and bias, reading input channel ci
+  const ci = bgr ? [2, 1, 0] : [0, 1, 2];
+  const k0 = 1 / spec.std[0]; const k1 = 1 / spec.std[1]; const k2 = 1 / spec.std[2];
+  const b0 = -spec.mean[0] * k0; const b1 = -spec.mean[1] * k1; const b2 = -spec.mean[2] * k2;
+  const c0 = ci[0]!; const c1 = ci[1]!; const c2 = ci[2]!;
+  // column tables: byte offsets of the two neighbours and their weights (0 outside the image)
+  const xa = new Int32Array(ow); const xb = new Int32Array(ow);
+  const wa = new Float32Array(ow); const wb = new Float32Array(ow);
   const sx = box.w / ow;
+  for (let o = 0; o < ow; o++) {
+    const ox = spec.flip ? ow - 1 - o : o;
+    const fx = box.x + (ox + 0.5) * sx - 0.5;
+    const x0 = Math.floor(fx);
+    const w = fx - x0;
+    const in0 = x0 >= 0 && x0 < W; const in1 = x0 + 1 >= 0 && x0 + 1 < W;
+    xa[o] = (in0 ? x0 : 0) * 3; xb[o] = (in1 ? x0 + 1 : 0) * 3;
+    wa[o] = in0 ? 1 - w : 0; wb[o] = in1 ? w : 0;
+  }
   const sy = box.h / oh;
-  const px = new Float32Array(3);
+  const nhwc = spec.layout === 'nhwc';
   for (let oy = 0; oy < oh; oy++) {
     const fy = box.y + (oy + 0.5) * sy - 0.5;
     const y0 = Math.floor(fy);
-    const wy = fy - y0;
-    for (let ox0 = 0; ox0 < ow; ox0++) {
-      const ox = spec.flip ? ow - 1 - ox0 : ox0;
-      const fx = box.x + (ox + 0.5) * sx - 0.5;
-      const x0 = Math.floor(fx);
-      const wx = fx - x0;
-      px[0] = 0; px[1] = 0; px[2] = 0;
-      for (let dy = 0; dy < 2; dy++) {
-        const yy = y0 + dy;
-        const wyy = dy ? wy : 1 - wy;
-        if (yy < 0 || yy >= H || wyy === 0) continue;
-        for (let dx = 0; dx < 2; dx++) {
-          const xx = x0 + dx;
-          const w = wyy * (dx ? wx : 1 - wx);
-          if (xx < 0 || xx >= W || w === 0) continue;
-          const o = (yy * W + xx) * 3;
-          px[0] += w * data[o]!;
-          px[1] += w * data[o + 1]!;
-          px[2] += w * data[o + 2]!;
-        }
-      }
-      const p = oy * ow + ox0;
-      for (let c = 0; c < 3; c++) {
-        const v = px[bgr ? 2 - c : c]! * scale[c]! + bias[c]!;
-        if (spec.layout === 'nhwc') t[p * 3 + c] = v;
-        else t[c * n + p] = v;
+    const w = fy - y0;
+    const in0 = y0 >= 0 && y0 < H; const in1 = y0 + 1 >= 0 && y0 + 1 < H;
+    const ra = (in0 ? y0 : 0) * W * 3; const rb = (in1 ? y0 + 1 : 0) * W * 3;
+    const va = in0 ? 1 - w : 0; const vb = in1 ? w : 0;
+    const rowOut = oy * ow;
+    for (let o = 0; o < ow; o++) {
+      const w00 = va * wa[o]!; const w01 = va * wb[o]!; const w10 = vb * wa[o]!; const w11 = vb * wb[o]!;
+      const p00 = ra + xa[o]!; const p01 = ra + xb[o]!; const p10 = rb + xa[o]!; const p11 = rb + xb[o]!;
+      const v0 = w00 * data[p00 + c0]! + w01 * data[p01 + c0]! + w10 * data[p10 + c0]! + w11 * data[p11 + c0]!;
+      const v1 = w00 * data[p00 + c1]! + w01 * data[p01 + c1]! + w10 * data[p10 + c1]! + w11 * data[p11 + c1]!;
+      const v2 = w00 * data[p00 + c2]! + w01 * data[p01 + c2]! + w10 * data[p10 + c2]! + w11 * data[p11 + c2]!;
+      const p = rowOut + o;
+      if (nhwc) {
+        t[p * 3] = v0 * k0 + b0; t[p * 3 + 1] = v1 * k1 + b1; t[p * 3 + 2] = v2 * k2 + b2;
+      } else {
+        t[p] = v0 * k0 + b0; t[n + p] = v1 * k1 + b1; t[2 * n + p] = v2 * k2 + b2;
       }
     }
   }
