@@ -14,6 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { KuzetError } from '../core/errors.js';
 import type { DetectOptions, FrameAnalysis } from './detector.js';
+import type { ModelName } from './models.js';
 
 /** The recorder's frame tap type (src/main/recorder): rgb24. */
 export interface Frame { source: string; width: number; height: number; data: Uint8Array; pts: number; wall: number }
@@ -41,6 +42,8 @@ export interface PoolOptions {
   /** onnxruntime intra-op threads per worker (default 1) */
   threads?: number;
   modelsDir?: string;
+  /** models to load (default: all); the session passes only those that passed their hash check */
+  load?: ModelName[];
   /** default analysis options for every frame */
   options?: Partial<DetectOptions>;
   /** worker script (default: worker-entry.mjs beside this file) */
@@ -94,7 +97,7 @@ export class DetectorPool extends EventEmitter {
 
   private spawn(url: URL, opts: PoolOptions): Promise<void> {
     return new Promise((resolve, reject) => {
-      const worker = new Worker(url, { workerData: { modelsDir: opts.modelsDir, threads: opts.threads ?? 1, options: opts.options } });
+      const worker = new Worker(url, { workerData: { modelsDir: opts.modelsDir, threads: opts.threads ?? 1, options: opts.options, load: opts.load } });
       const slot: Slot = { worker, busy: null, queue: [] };
       let ready = false;
       worker.on('message', (m: WorkerReply) => {

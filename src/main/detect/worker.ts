@@ -1,16 +1,17 @@
 /** The detection worker: one Detector, frames in, analyses out (see pool.ts for the protocol). */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Detector, type DetectOptions } from './detector.js';
+import type { ModelName } from './models.js';
 import type { WorkerRequest, WorkerReply } from './pool.js';
 
 const port = parentPort;
 if (!port) throw new Error('worker.ts must run in a worker thread');
-const init = workerData as { modelsDir?: string; threads?: number; options?: Partial<DetectOptions> };
+const init = workerData as { modelsDir?: string; threads?: number; options?: Partial<DetectOptions>; load?: ModelName[] };
 const post = (m: WorkerReply) => port.postMessage(m);
 
 let detector: Detector | null = null;
 try {
-  detector = await Detector.create({ modelsDir: init.modelsDir, threads: init.threads });
+  detector = await Detector.create({ modelsDir: init.modelsDir, threads: init.threads, load: init.load });
   post({ type: 'ready' });
 } catch (e) {
   const err = e as Error & { code?: string; details?: Record<string, unknown> };
