@@ -17,7 +17,7 @@ export const DETECT_USAGE = `usage: kuzet detect <image|video>... [options]
   --face-model <m>       back-256 (default) or front-128
   --face-score <0..1>    face threshold (default ${DEFAULT_DETECT_OPTIONS.faceScore})
   --object-score <0..1>  object threshold (default ${DEFAULT_DETECT_OPTIONS.objectScore}; cell phone ${DEFAULT_DETECT_OPTIONS.objectLabelThresholds['cell phone']})
-  --tiles <0|2|auto>     2x2 tiles for small objects (default auto: frames with a shorter side >= 600 px)
+  --tiles <0|2|auto>     2x2 overlapping tiles for small objects (default 2 for files; the live pool uses auto)
   --no-faces | --no-objects   skip a branch
   --max-side <px>        shrink larger inputs first (default 1920)
   --models <dir>         model folder (default: KUZET_MODELS_DIR or the bundled models/)`;
@@ -31,7 +31,8 @@ function num(v: string | undefined, name: string, min: number, max: number): num
 }
 
 export function parseDetectArgs(argv: string[]): ParsedDetectArgs {
-  const r: ParsedDetectArgs = { files: [], json: false, fps: 2, maxSide: 1920, opts: {}, help: false };
+  // files are analysed offline, so tiles are on by default: they find small phones (see docs/detection.md)
+  const r: ParsedDetectArgs = { files: [], json: false, fps: 2, maxSide: 1920, opts: { tiles: 2 }, help: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     switch (a) {

@@ -84,7 +84,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     return 2;
   }
   const labels = JSON.parse(readFileSync(join(dir, 'labels.json'), 'utf8')) as Record<string, LabelEntry>;
-  const opts: Partial<DetectOptions> = {};
+  const opts: Partial<DetectOptions> = { tiles: 2 };
   const fm = opt('--face-model');
   if (fm === 'front-128' || fm === 'back-256') opts.faceModel = fm;
   const tl = opt('--tiles');
