@@ -2,4 +2,8 @@
  * Commands contributed by the other service modules. One line each; keep it sorted.
  * (Lives apart from index.ts so adding a command does not touch the dispatcher.)
  */
-export {};
+import { registerCommand } from './index.js';
+registerCommand('admin', 'evidence server administration: enrolment tokens, accounts, devices, revocation', async () => (await import('../server/cli.js')).adminCommand);
+registerCommand('enroll', 'enrol this machine with an evidence server (one-time token)', async () => (await import('../upload/cli.js')).enrollCommand);
+registerCommand('serve', 'run the evidence server (tus uploads, verification, receipts, review API)', async () => (await import('../server/cli.js')).serveCommand);
+registerCommand('upload', 'upload a sealed bundle and wait for the server\'s signed receipt', async () => (await import('../upload/cli.js')).uploadCommand);

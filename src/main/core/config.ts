@@ -93,7 +93,52 @@ const UploadSchema = z.object({
   /** After a valid signed receipt: keep local evidence this many days (0 = delete at once; -1 = never delete). */
   keepDaysAfterReceipt: z.number().int().min(-1).default(7),
   chunkBytes: z.number().int().min(64 * 1024).default(8 * 1024 * 1024),
+  /** Files uploaded at once; a request that sends or receives nothing for `stallMs` is dropped and resumed. */
+  concurrency: z.number().int().min(1).max(16).default(2),
+  stallMs: z.number().int().min(500).max(600000).default(20000),
+  /** Retry backoff (exponential with jitter) between these bounds; evidence uploads are retried without limit. */
+  retryMinMs: z.number().int().min(10).default(500),
+  retryMaxMs: z.number().int().min(10).default(30000),
 });
+
+/** `kuzet serve`: the evidence server's settings (`<data>/server.json`; CLI flags override). */
+export const ServerConfigSchema = z.object({
+  configVersion: z.literal(CONFIG_VERSION).default(CONFIG_VERSION),
+  host: z.string().default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(7420),
+  /** Public base URL when behind a reverse proxy (used in upload Location headers). */
+  publicUrl: z.string().url().optional(),
+  limits: z.object({
+    maxFileBytes: z.number().int().min(1).default(2 * 1024 ** 3),
+    maxSessionBytes: z.number().int().min(1).default(20 * 1024 ** 3),
+    maxFilesPerSession: z.number().int().min(1).default(20000),
+  }).prefault({}),
+  deviceTokenMinutes: z.number().min(1).max(24 * 60).default(30),
+  accountTokenHours: z.number().min(0.1).max(24 * 7).default(12),
+  enrolTokenHours: z.number().min(0.1).max(24 * 365).default(72),
+  /** Where upload bytes go: the data dir (default) or an S3-compatible bucket (index and keys stay in the data dir). */
+  store: z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('file') }),
+    z.object({
+      kind: z.literal('s3'),
+      bucket: z.string().min(1),
+      region: z.string().default('us-east-1'),
+      endpoint: z.string().url().optional(),
+      forcePathStyle: z.boolean().default(true),
+      /** Credentials: from these fields, else the AWS_* environment variables the AWS SDK reads. */
+      accessKeyId: z.string().optional(),
+      secretAccessKey: z.string().optional(),
+      partSize: z.number().int().min(5 * 1024 ** 2).default(8 * 1024 ** 2),
+    }),
+  ]).default({ kind: 'file' }),
+});
+export type ServerConfig = z.infer<typeof ServerConfigSchema>;
+
+export function parseServerConfig(raw: unknown, file = 'server config'): ServerConfig {
+  const r = ServerConfigSchema.safeParse(migrate(raw ?? {}));
+  if (!r.success) throw new KuzetError('CONFIG_INVALID', `Invalid server config:\n${describeIssues(file, r.error)}`);
+  return r.data;
+}
 
 export const MachineConfigSchema = z.object({
   configVersion: z.literal(CONFIG_VERSION).default(CONFIG_VERSION),

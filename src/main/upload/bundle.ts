@@ -1,0 +1,182 @@
+/**
+ * End of the exam (or `kuzet upload`): deliver whatever of a sealed bundle the server does not hold yet (the
+ * live uploader already sent the closed segments), ask the server to verify it, check the signed receipt against
+ * the server key pinned at enrolment, store the receipt, and only then apply the retention policy.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, appendFileSync } from 'node:fs';
+import { join, resolve, sep } from 'node:path';
+import { sha256Hex } from '../core/canonical.js';
+import type { MachineConfig } from '../core/config.js';
+import { KuzetError } from '../core/errors.js';
+import { ensureHome, type HomeLayout } from '../core/home.js';
+import { loadKeyPair } from '../core/keys.js';
+import { writeFileDurable } from '../evidence/seal.js';
+import { MANIFEST_FILE, PUBLIC_KEY_FILE, SIGNATURE_FILE, type Manifest } from '../evidence/format.js';
+import { hashFile } from '../evidence/hash.js';
+import { checkReceipt, checkBundlePath, type Receipt, type ReceiptFile, type ReceiptPayload } from '../server/protocol.js';
+import { ServerClient, loadEnrolment, normalizeServerUrl, type Enrolment } from './client.js';
+import { UploadQueue, type UploadProgress } from './spool.js';
+
+export interface UploadBundleOptions {
+  home?: HomeLayout;
+  /** The machine config's upload section (chunk size, concurrency, retention …). */
+  upload?: Partial<MachineConfig['upload']>;
+  onProgress?: (p: UploadProgress) => void;
+  onRetry?: (what: string, delayMs: number) => void;
+  signal?: AbortSignal;
+  /** Use this queue (the live uploader's) instead of a private one. */
+  queue?: UploadQueue;
+}
+
+export interface UploadResult {
+  sessionId: string;
+  receiptPath: string;
+  receipt: Receipt;
+  payload: ReceiptPayload;
+  /** Bundles the retention policy removed after this receipt (paths). */
+  deleted: string[];
+}
+
+export function receiptsDir(home: HomeLayout): string {
+  return join(home.root, 'receipts');
+}
+
+export function receiptPathFor(home: HomeLayout, sessionId: string): string {
+  return join(receiptsDir(home), `${sessionId}.receipt.json`);
+}
+
+/** The files of a sealed bundle: the manifest's list plus manifest.json, manifest.sig.json and device.pub. */
+export async function bundleFiles(dir: string): Promise<{ manifest: Manifest; manifestSha256: string; files: ReceiptFile[] }> {
+  const mPath = join(dir, MANIFEST_FILE);
+  if (!existsSync(join(dir, SIGNATURE_FILE)) || !existsSync(mPath)) {
+    throw new KuzetError('NOT_SEALED', `${dir} is not a sealed bundle (${MANIFEST_FILE} or ${SIGNATURE_FILE} missing). Seal it first with \`kuzet recover\`.`);
+  }
+  const bytes = readFileSync(mPath);
+  let manifest: Manifest;
+  try { manifest = JSON.parse(bytes.toString('utf8')) as Manifest; } catch (e) { throw new KuzetError('BAD_MANIFEST', `${mPath} is not valid JSON: ${(e as Error).message}`); }
+  if (!manifest?.session?.id || !Array.isArray(manifest.files)) throw new KuzetError('BAD_MANIFEST', `${mPath} has no session id or file list.`);
+  const files: ReceiptFile[] = [];
+  for (const f of manifest.files) {
+    const bad = checkBundlePath(f?.path);
+    if (bad) throw new KuzetError('BAD_MANIFEST', `${mPath}: ${bad}`);
+    files.push({ path: f.path, sha256: f.sha256, size: f.size });
+  }
+  for (const self of [MANIFEST_FILE, SIGNATURE_FILE, PUBLIC_KEY_FILE]) {
+    if (!existsSync(join(dir, self))) continue;
+    const h = await hashFile(join(dir, self));
+    files.push({ path: self, sha256: h.sha256, size: h.size });
+  }
+  return { manifest, manifestSha256: sha256Hex(bytes), files };
+}
+
+/** Uploads a sealed bundle and returns only with a receipt that verifies against the enrolled server key. */
+export async function uploadBundle(dir: string, serverUrl: string, opts: UploadBundleOptions = {}): Promise<UploadResult> {
+  const home = opts.home ?? ensureHome();
+  const server = normalizeServerUrl(serverUrl);
+  const enr = loadEnrolment(home, server);
+  const key = loadKeyPair(home.keys);
+  if (key.keyid !== enr.keyid) {
+    throw new KuzetError('KEY_CHANGED', `The device key (${key.keyid.slice(0, 16)}…) is not the key enrolled with ${server} (${enr.keyid.slice(0, 16)}…); enrol again.`);
+  }
+  const absDir = resolve(dir);
+  const { manifest, manifestSha256, files } = await bundleFiles(absDir);
+  const sid = manifest.session.id;
+  const cfg = opts.upload ?? {};
+  const queue = opts.queue ?? new UploadQueue({
+    home, client: new ServerClient(server, key, { stallMs: cfg.stallMs }),
+    concurrency: cfg.concurrency, chunkBytes: cfg.chunkBytes, retryMinMs: cfg.retryMinMs, retryMaxMs: cfg.retryMaxMs,
+  });
+  const onProgress = (p: UploadProgress) => opts.onProgress?.({ ...queue.progress(sid), retrying: p.retrying });
+  const onRetry = (item: { path: string }, why: string, delay: number) => opts.onRetry?.(`${item.path}: ${why}`, delay);
+  queue.on('progress', onProgress);
+  queue.on('retry', onRetry);
+  const own = !opts.queue;
+  try {
+    queue.resume(sid);
+    for (const f of files) queue.enqueue({ session: sid, path: f.path, file: join(absDir, f.path), sha256: f.sha256, size: f.size });
+    queue.start();
+    await queue.drain(sid, opts.signal);
+    opts.onProgress?.(queue.progress(sid));
+    const client = queue.client;
+    let res: Awaited<ReturnType<ServerClient['complete']>> | undefined;
+    for (let attempt = 0; ; attempt++) {
+      try { res = await client.complete(sid, opts.signal); break; } catch (e) {
+        const { isTransient } = await import('./client.js');
+        if (!isTransient(e) || opts.signal?.aborted) throw e;
+        const delay = Math.min(cfg.retryMaxMs ?? 30000, (cfg.retryMinMs ?? 500) * 2 ** Math.min(attempt, 10));
+        opts.onRetry?.(`completion: ${(e as Error).message}`, delay);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+    if (res.status !== 'verified') {
+      throw new KuzetError('QUARANTINED', `The server refused to receipt session ${sid}; it keeps the upload quarantined:\n  - ${res.reasons.join('\n  - ')}`, { reasons: res.reasons });
+    }
+    const chk = checkReceipt(res.receipt, enr.serverKeyPem, { sessionId: sid, manifestSha256, files });
+    if (!chk.ok) throw new KuzetError('BAD_RECEIPT', `The server's receipt for ${sid} is not valid (${chk.reason}); local evidence is kept.`);
+    mkdirSync(receiptsDir(home), { recursive: true });
+    const receiptPath = receiptPathFor(home, sid);
+    writeFileDurable(receiptPath, JSON.stringify(res.receipt, null, 2) + '\n');
+    writeFileDurable(join(receiptsDir(home), `${sid}.local.json`), JSON.stringify({ bundleDir: absDir, server, receivedAt: Date.now() }, null, 2) + '\n');
+    queue.forgetSession(sid);
+    const deleted = await applyRetention(home, enr, cfg.keepDaysAfterReceipt ?? 7);
+    return { sessionId: sid, receiptPath, receipt: res.receipt, payload: chk.payload, deleted };
+  } finally {
+    queue.off('progress', onProgress);
+    queue.off('retry', onRetry);
+    if (own) await queue.stop();
+  }
+}
+
+function inside(child: string, parent: string): boolean {
+  const c = resolve(child);
+  const p = resolve(parent);
+  return c.startsWith(p + sep);
+}
+
+/**
+ * Deletes local bundles whose receipt (a) verifies against the enrolled server key, (b) is older than
+ * `keepDays` (0 = at once; -1 = never), and (c) matches every local file byte for byte (re-hashed now).
+ * Only folders inside KUZET_HOME are ever deleted; a bundle with files the receipt does not list is kept.
+ */
+export async function applyRetention(home: HomeLayout, enr: Enrolment, keepDays: number, now = Date.now()): Promise<string[]> {
+  if (keepDays < 0) return [];
+  const dir = receiptsDir(home);
+  if (!existsSync(dir)) return [];
+  const deleted: string[] = [];
+  const logLine = (o: unknown) => appendFileSync(join(dir, 'retention.log'), JSON.stringify({ at: now, ...(o as object) }) + '\n');
+  for (const f of readdirSync(dir)) {
+    if (!f.endsWith('.receipt.json')) continue;
+    const sid = f.slice(0, -'.receipt.json'.length);
+    const localFile = join(dir, `${sid}.local.json`);
+    if (!existsSync(localFile)) continue;
+    let local: { bundleDir: string; deletedAt?: number };
+    let receipt: unknown;
+    try {
+      local = JSON.parse(readFileSync(localFile, 'utf8')) as { bundleDir: string; deletedAt?: number };
+      receipt = JSON.parse(readFileSync(join(dir, f), 'utf8'));
+    } catch { continue; }
+    if (local.deletedAt || !existsSync(local.bundleDir)) continue;
+    if (!inside(local.bundleDir, home.root)) continue;
+    const chk = checkReceipt(receipt, enr.serverKeyPem, { sessionId: sid });
+    if (!chk.ok) { logLine({ session: sid, kept: `receipt does not verify: ${chk.reason}` }); continue; }
+    if (chk.payload.verifiedAt + keepDays * 86400_000 > now) continue;
+    const listed = new Map(chk.payload.files.map((x) => [x.path, x]));
+    const { listFiles } = await import('../evidence/hash.js');
+    const { files: onDisk, links } = await listFiles(local.bundleDir);
+    let why: string | null = links.length ? `symbolic links present (${links[0]})` : null;
+    for (const rel of onDisk) {
+      if (why) break;
+      const want = listed.get(rel);
+      if (!want) { why = `${rel} is not covered by the receipt`; break; }
+      const got = await hashFile(join(local.bundleDir, rel));
+      if (got.sha256 !== want.sha256 || got.size !== want.size) why = `${rel} differs from what the server receipted`;
+    }
+    if (!why && onDisk.length !== listed.size) why = `the receipt lists ${listed.size} files, ${onDisk.length} are on disk`;
+    if (why) { logLine({ session: sid, kept: why }); continue; }
+    rmSync(local.bundleDir, { recursive: true, force: true });
+    writeFileDurable(localFile, JSON.stringify({ ...local, deletedAt: now }, null, 2) + '\n');
+    logLine({ session: sid, deleted: local.bundleDir, receipt: join(dir, f) });
+    deleted.push(local.bundleDir);
+  }
+  return deleted;
+}

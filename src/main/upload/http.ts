@@ -1,0 +1,111 @@
+/**
+ * One HTTP exchange with stall detection: a request that neither sends nor receives a byte for `stallMs` is
+ * destroyed (a silent network, a half-open socket). Truncated responses and resets reject with a NetworkError;
+ * the caller decides whether to retry. Node's http only (no fetch): we need byte-level progress and control.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { createReadStream } from 'node:fs';
+
+export class NetworkError extends Error {
+  readonly kind: 'stall' | 'reset' | 'truncated' | 'refused' | 'aborted' | 'other';
+  constructor(kind: NetworkError['kind'], message: string) {
+    super(message);
+    this.name = 'NetworkError';
+    this.kind = kind;
+  }
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export interface HttpRequest {
+  method: string;
+  url: string;
+  headers?: Record<string, string | number>;
+  /** A buffer, or a byte range of a file streamed from disk. */
+  body?: Buffer | { file: string; start: number; end: number /* exclusive */ };
+  stallMs: number;
+  signal?: AbortSignal;
+  /** Bytes of the body handed to the socket so far. */
+  onSent?: (bytes: number) => void;
+  maxResponseBytes?: number;
+}
+
+const agents = {
+  http: new http.Agent({ keepAlive: true, maxSockets: 64 }),
+  https: new https.Agent({ keepAlive: true, maxSockets: 64 }),
+};
+
+export function request(r: HttpRequest): Promise<HttpResponse> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(r.url);
+    const mod = u.protocol === 'https:' ? https : http;
+    const headers: Record<string, string | number> = { ...(r.headers ?? {}) };
+    let bodyLen = 0;
+    if (Buffer.isBuffer(r.body)) bodyLen = r.body.length;
+    else if (r.body) bodyLen = r.body.end - r.body.start;
+    if (r.body !== undefined) headers['Content-Length'] = bodyLen;
+    let settled = false;
+    let timer: NodeJS.Timeout | null = null;
+    const finish = (err: Error | null, res?: HttpResponse) => {
+      if (settled) return;
+      settled = true;
+      if (timer) clearTimeout(timer);
+      r.signal?.removeEventListener('abort', onAbort);
+      if (err) { req.destroy(); reject(err); } else resolve(res!);
+    };
+    const bump = () => {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => finish(new NetworkError('stall', `no progress for ${r.stallMs} ms (${r.method} ${u.pathname})`)), r.stallMs);
+    };
+    const onAbort = () => finish(new NetworkError('aborted', 'upload stopped'));
+    const req = mod.request(u, { method: r.method, headers, agent: u.protocol === 'https:' ? agents.https : agents.http });
+    if (r.signal) {
+      if (r.signal.aborted) { queueMicrotask(onAbort); }
+      r.signal.addEventListener('abort', onAbort, { once: true });
+    }
+    bump();
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      const kind = e.code === 'ECONNREFUSED' ? 'refused' : e.code === 'ECONNRESET' || e.code === 'EPIPE' ? 'reset' : 'other';
+      finish(new NetworkError(kind, `${e.code ?? ''} ${e.message}`.trim()));
+    });
+    req.on('response', (res) => {
+      bump();
+      const chunks: Buffer[] = [];
+      let n = 0;
+      res.on('data', (c: Buffer) => {
+        bump();
+        n += c.length;
+        if (n > (r.maxResponseBytes ?? 64 * 1024 * 1024)) { finish(new NetworkError('other', 'response too large')); return; }
+        chunks.push(c);
+      });
+      res.on('error', () => finish(new NetworkError('truncated', `response to ${r.method} ${u.pathname} was cut off`)));
+      res.on('aborted', () => finish(new NetworkError('truncated', `response to ${r.method} ${u.pathname} was cut off`)));
+      res.on('end', () => {
+        if (!res.complete) { finish(new NetworkError('truncated', `response to ${r.method} ${u.pathname} was cut off`)); return; }
+        finish(null, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+      });
+      res.on('close', () => { if (!res.complete) finish(new NetworkError('truncated', `connection closed during the response to ${r.method} ${u.pathname}`)); });
+    });
+    if (r.body === undefined) { req.end(); return; }
+    if (Buffer.isBuffer(r.body)) { req.end(r.body); r.onSent?.(bodyLen); return; }
+    if (bodyLen === 0) { req.end(); return; }
+    const src = createReadStream(r.body.file, { start: r.body.start, end: r.body.end - 1, highWaterMark: 256 * 1024 });
+    let sent = 0;
+    src.on('data', (c) => {
+      bump();
+      sent += (c as Buffer).length;
+      r.onSent?.(sent);
+    });
+    src.on('error', (e) => finish(new NetworkError('other', `cannot read ${r.body && !Buffer.isBuffer(r.body) ? r.body.file : ''}: ${e.message}`)));
+    src.pipe(req);
+  });
+}
+
+export function jsonOf<T = unknown>(res: HttpResponse): T | undefined {
+  try { return JSON.parse(res.body.toString('utf8')) as T; } catch { return undefined; }
+}
