@@ -61,3 +61,13 @@ describe('NanoDet objects', () => {
     }
   });
 });
+
+describe('missing models', () => {
+  it('a detector without NanoDet reports objects as unavailable instead of failing', async () => {
+    const d = await Detector.create({ load: ['blazeface-front-128'] });
+    const a = await d.analyze({ data: new Uint8Array(64 * 48 * 3), width: 64, height: 48 }, { faceModel: 'back-256' });
+    expect(a.objects).toEqual([]);
+    expect(a.unavailable).toEqual(['pose', 'objects']);
+    expect(a.faces).toEqual([]);
+  });
+});

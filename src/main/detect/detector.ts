@@ -53,6 +53,8 @@ export interface FrameAnalysis {
   height: number;
   faces: FaceResult[];
   objects: ObjectResult[];
+  /** branches asked for but skipped because their model was not loaded (e.g. it failed its hash check) */
+  unavailable?: ('faces' | 'pose' | 'objects')[];
   /** milliseconds: model runs and the whole call */
   timings: { face: number; mesh: number; iris: number; objects: number; total: number };
 }
@@ -85,9 +87,13 @@ export class Detector {
     const t0 = performance.now();
     const timings = { face: 0, mesh: 0, iris: 0, objects: 0, total: 0 };
     const faces: FaceResult[] = [];
-    if (o.faces) {
-      const bf = o.faceModel === 'front-128' ? this.front : this.back;
-      if (!bf) throw new Error(`face model ${o.faceModel} was not loaded`);
+    const unavailable: NonNullable<FrameAnalysis['unavailable']> = [];
+    // a missing face model falls back to the other BlazeFace; a missing branch is reported, not thrown
+    const bf = o.faceModel === 'front-128' ? this.front ?? this.back : this.back ?? this.front;
+    if (o.faces && !bf) unavailable.push('faces');
+    if (o.faces && bf && o.pose && !this.mesh) unavailable.push('pose');
+    if (o.objects && !this.nanodet) unavailable.push('objects');
+    if (o.faces && bf) {
       let t = performance.now();
       const dets = (await bf.detect(img, { scoreThreshold: o.faceScore, iouThreshold: o.faceIou })).slice(0, o.maxFaces);
       timings.face = performance.now() - t;
@@ -112,8 +118,7 @@ export class Detector {
       }
     }
     let objects: ObjectResult[] = [];
-    if (o.objects) {
-      if (!this.nanodet) throw new Error('object model nanodet-416 was not loaded');
+    if (o.objects && this.nanodet) {
       const t = performance.now();
       objects = (await this.nanodet.detect(img, {
         scoreThreshold: o.objectScore, labelThresholds: o.objectLabelThresholds, labels: o.objectLabels, iouThreshold: o.objectIou, tiles: o.tiles,
@@ -122,7 +127,7 @@ export class Detector {
     }
     timings.total = performance.now() - t0;
     for (const k of Object.keys(timings) as (keyof typeof timings)[]) timings[k] = r1(timings[k]);
-    return { width: img.width, height: img.height, faces, objects, timings };
+    return { width: img.width, height: img.height, faces, objects, timings, ...(unavailable.length ? { unavailable } : {}) };
   }
 }
 
