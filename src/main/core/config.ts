@@ -44,6 +44,15 @@ const RecordingSchema = z.object({
   /** A source whose ffmpeg dies is restarted after `restartDelayMs`, at most `maxRestarts` times a session. */
   restartDelayMs: z.number().int().min(0).max(60000).default(1000),
   maxRestarts: z.number().int().min(0).max(100).default(10),
+  /** Which sources get a raw-frame tap (video sources only; the detectors read face and room). */
+  tapSources: z.array(z.enum(['face', 'room', 'screen'])).default(['face', 'room']),
+  /** A source that has written no bytes this long after its ffmpeg started fails start-up with a clear error. */
+  startTimeoutMs: z.number().int().min(1000).max(120000).default(15000),
+  /** Graceful stop ("q" to ffmpeg) waits this long for the last segment before ffmpeg is killed. */
+  stopTimeoutMs: z.number().int().min(500).max(120000).default(8000),
+  /** Microphone encoding (only when sources.mic is not "none"). */
+  audioCodec: z.string().default('aac'),
+  audioBitrate: z.string().regex(/^\d+k?$/).default('64k'),
 });
 
 const DetectionSchema = z.object({
