@@ -34,6 +34,8 @@ export const en = {
       displays: { title: 'One screen only', fix: 'Disconnect additional monitors, projectors or screen-sharing adapters.' },
       vm: { title: 'Not a virtual machine', fix: 'The exam must run directly on the lab computer. Call the lab technician.' },
       server: { title: 'Evidence server reachable', fix: 'Check the network cable or Wi-Fi. You may continue: recordings are kept on this computer and sent later.' },
+      disk: { title: 'Enough free disk space', fix: 'This computer is low on disk space for the recordings. Call the lab technician.' },
+      ffmpeg: { title: 'Recording software present', fix: 'The recording software (ffmpeg) is missing. Call the lab technician.' },
       monitors: { title: 'Computer checks', fix: 'The computer checks are not available on this workstation. Tell the proctor.' },
       other: { title: 'Other check', fix: 'Call the proctor.' },
     },
@@ -78,6 +80,7 @@ export const en = {
     multiple_faces: 'More than one face is in view.',
     head_away: 'Please look at your screen.',
     phone: 'A phone may be in view.',
+    book: 'Books or notes may be in view.',
     extra_person: 'Another person may be in the room.',
     recorder: 'A camera stopped; it is being restarted.',
     generic: 'Something was noted for the proctor.',
@@ -111,6 +114,7 @@ export const en = {
     SESSION_START: 'The recording could not start. Call the lab technician.',
     NO_FFMPEG: 'The recording software is missing on this computer. Call the lab technician.',
     EXIT_CODE: 'Wrong code.',
+    EXIT_LOCKED: 'Too many wrong codes. Wait a minute and try again.',
   },
 } as const;
 

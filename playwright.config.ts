@@ -1,0 +1,27 @@
+import { defineConfig } from '@playwright/test';
+
+/**
+ * Browser suites: tests/ui (the React kiosk UI in the system Chromium, driving the real services headless) and
+ * tests/e2e (the Electron shell, skipped with its reason where no Electron binary is installed).
+ * Never `npx playwright install`: /usr/bin/chromium (Debian) is the browser; KUZET_CHROMIUM overrides it.
+ */
+export default defineConfig({
+  testDir: 'tests',
+  testMatch: ['ui/**/*.spec.ts', 'e2e/**/*.spec.ts'],
+  globalSetup: './tests/ui/global-setup.ts',
+  outputDir: 'test-results/playwright',
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  timeout: 120_000,
+  expect: { timeout: 20_000 },
+  reporter: [['list']],
+  use: {
+    browserName: 'chromium',
+    viewport: { width: 1280, height: 800 },
+    launchOptions: {
+      executablePath: process.env.KUZET_CHROMIUM ?? '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-gpu', '--headless'],
+    },
+  },
+});

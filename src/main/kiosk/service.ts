@@ -1,0 +1,580 @@
+/**
+ * KioskService: the student flow over the real headless services, in plain Node. It answers every method of the
+ * bridge contract (src/shared/bridge.ts) through `invoke`, pushes state and preview frames as events, and takes
+ * lockdown observations from the shell (`note*`), which it writes to the session's hash-chained log. The Electron
+ * main process and the Chromium UI tests both drive this same class.
+ */
+import { EventEmitter } from 'node:events';
+import type { ExamConfig, MachineConfig, SourceId } from '../core/config.js';
+import type { Frame } from '../core/context.js';
+import type { LogRecord } from '../core/eventlog.js';
+import { isKuzetError } from '../core/errors.js';
+import type { HomeLayout } from '../core/home.js';
+import type { KeyPair } from '../core/keys.js';
+import {
+  BRIDGE_METHODS, BRIDGE_VERSION, LANGS,
+  type BridgeError, type BridgeMethod, type BridgeMethods, type BridgeResult, type CheckItem, type ExamInfo,
+  type ExamWarning, type KioskState, type Lang, type PreviewFrame,
+} from '../../shared/bridge.js';
+import { checkKeyBase, warningKey } from '../../shared/i18n/index.js';
+import { ExitCodeGuard } from '../shell/policy.js';
+import { lumaStats, pngDataUrl } from './png.js';
+import { realPorts, type KioskPorts, type PreflightLine, type SessionLike } from './ports.js';
+
+export interface KioskOptions {
+  machine: MachineConfig;
+  exam: ExamConfig;
+  demo?: boolean;
+  home?: HomeLayout;
+  key?: KeyPair;
+  lang?: Lang;
+  ports?: Partial<KioskPorts>;
+  /** Preview frames per second per camera (at most 2). */
+  previewFps?: number;
+  /** How long the camera checks wait for a first frame. */
+  cameraWaitMs?: number;
+  /** After the exam time is up, the session finishes by itself after this grace period. */
+  overtimeGraceMs?: number;
+  now?: () => number;
+}
+
+export interface KioskEvents {
+  state: [KioskState];
+  preview: [PreviewFrame];
+  /** The exam page should be shown (shell: load `url` into the locked exam view). */
+  'exam-view': [{ show: boolean; url: string }];
+  /** The session was sealed and the result is known: the kiosk may close. */
+  released: [];
+  quit: [];
+}
+
+const MAX_WARNINGS = 20;
+const CAMERAS: readonly ('face' | 'room')[] = ['face', 'room'];
+
+class BridgeFailure extends Error {
+  constructor(readonly code: string, message: string, readonly field?: string) { super(message); }
+}
+
+/** Which log events the student sees as a warning during the exam, and under which key. */
+export function warningFor(rec: LogRecord): string | null {
+  const t = rec.type;
+  const d = (rec.data ?? {}) as Record<string, unknown>;
+  if (t === 'kiosk.focus_lost') return 'focus_lost';
+  if (t === 'kiosk.shortcut_blocked') return 'shortcut';
+  if (t === 'kiosk.navigation_blocked' || t === 'kiosk.window_open_blocked') return 'navigation';
+  if ((t === 'recorder.exited' && d.expected === false) || t === 'recorder.failed' || t === 'recorder.stalled') return 'recorder';
+  if (t === 'episode.started') {
+    const map: Record<string, string> = {
+      'face.absent': 'face_missing', 'face.multiple': 'multiple_faces', 'head.away': 'head_away', 'head.away.repeated': 'head_away',
+      'object.phone': 'phone', 'object.book': 'book', 'person.extra': 'extra_person',
+    };
+    return map[String(d.type)] ?? 'generic';
+  }
+  if (t.startsWith('monitor.')) {
+    if (/\.(tick|sample|started|stopped|snapshot|baseline|stats)$/.test(t)) return null;
+    if (d.violation === false || d.severity === 'info') return null;
+    if (/process|app/.test(t)) return 'process';
+    if (/foreground|window|focus/.test(t)) return 'window';
+    if (/display|screen|monitor\.vm/.test(t)) return 'display';
+    if (/hid|usb|device|audio/.test(t)) return 'device';
+    if (/clipboard/.test(t)) return 'clipboard';
+    return 'generic';
+  }
+  return null;
+}
+
+export class KioskService extends EventEmitter<KioskEvents> {
+  private readonly machine: MachineConfig;
+  private readonly exam: ExamConfig;
+  private readonly demo: boolean;
+  private readonly opts: KioskOptions;
+  private readonly ports: KioskPorts;
+  private readonly now: () => number;
+  private readonly exitGuard: ExitCodeGuard;
+  private state: KioskState;
+  private session: SessionLike | null = null;
+  private readonly onRecord = (rec: LogRecord) => this.onSessionEvent(rec);
+  /** Shell observations made before a session exists: written to the log as soon as it opens. */
+  private pendingNotes: { type: string; data: Record<string, unknown> }[] = [];
+  private previewAbort: AbortController | null = null;
+  private readonly lastFrame = new Map<'face' | 'room', Frame>();
+  private readonly frameWaiters = new Map<'face' | 'room', ((f: Frame) => void)[]>();
+  private warningSeq = 0;
+  private busy: Promise<unknown> = Promise.resolve();
+  private timers: NodeJS.Timeout[] = [];
+  private finishing: Promise<void> | null = null;
+  private uploadAbort: AbortController | null = null;
+  private sealed: { bundleDir: string; manifestSha256: string } | null = null;
+
+  constructor(opts: KioskOptions) {
+    super();
+    this.opts = opts;
+    this.machine = opts.machine;
+    this.exam = opts.exam;
+    this.demo = !!opts.demo;
+    this.ports = { ...realPorts(), ...opts.ports };
+    this.now = opts.now ?? Date.now;
+    this.exitGuard = new ExitCodeGuard(opts.exam.exitCodeSha256);
+    const languages = (opts.exam.languages.length ? opts.exam.languages : [...LANGS]) as Lang[];
+    const lang = opts.lang && languages.includes(opts.lang) ? opts.lang : languages[0]!;
+    const info: ExamInfo = {
+      examId: opts.exam.examId, title: opts.exam.title, durationMinutes: opts.exam.durationMinutes,
+      fields: opts.exam.fields.map((f) => ({ id: f.id, ...(f.label ? { label: f.label } : {}), ...(f.pattern ? { pattern: f.pattern } : {}) })),
+      languages, demo: this.demo, hasExitCode: /^[0-9a-f]{64}$/.test(opts.exam.exitCodeSha256), hasServer: !!opts.machine.upload.server,
+    };
+    this.state = {
+      bridgeVersion: BRIDGE_VERSION, screen: 'identify', lang, exam: info, checks: [], checksPassed: false,
+      checksRunning: false, rulesAccepted: false, recording: false, warnings: [], warningCount: 0, focusLosses: 0, released: false,
+    };
+  }
+
+  getState(): KioskState {
+    return structuredClone(this.state);
+  }
+
+  get sessionContext() {
+    return this.session?.ctx ?? null;
+  }
+
+  private update(patch: Partial<KioskState>): KioskState {
+    this.state = { ...this.state, ...patch };
+    const s = this.getState();
+    this.emit('state', s);
+    return s;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // The bridge
+
+  /** Answers one bridge request. Arguments are untrusted (they come from a renderer): checked here. Never throws. */
+  async invoke(method: string, args: unknown): Promise<BridgeResult<unknown>> {
+    try {
+      if (!(BRIDGE_METHODS as readonly string[]).includes(method)) throw new BridgeFailure('BAD_METHOD', `Unknown bridge method "${method}"`);
+      if (!Array.isArray(args)) throw new BridgeFailure('BAD_ARGS', `${method}: arguments must be an array`);
+      const value = await this.dispatch(method as BridgeMethod, args);
+      return { ok: true, value };
+    } catch (e) {
+      return { ok: false, error: toBridgeError(e) };
+    }
+  }
+
+  private dispatch(m: BridgeMethod, a: unknown[]): Promise<BridgeMethods[BridgeMethod]['result']> | BridgeMethods[BridgeMethod]['result'] {
+    switch (m) {
+      case 'getState': return this.getState();
+      case 'setLanguage': return this.setLanguage(str(a[0], 'lang', 8) as Lang);
+      case 'identify': return this.serial(() => this.identify(record(a[0])));
+      case 'runChecks': return this.runChecks();
+      case 'confirmChecks': return this.serial(() => this.confirmChecks());
+      case 'acceptRules': return this.serial(() => this.acceptRules());
+      case 'finish': return this.finish();
+      case 'retryUpload': return this.retryUpload();
+      case 'proctorExit': return this.proctorExit(str(a[0], 'code', 256));
+      case 'quit': return this.quit();
+    }
+  }
+
+  /** Screen-changing requests run one at a time (a double click must not open two sessions). */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.busy.then(fn, fn);
+    this.busy = p.catch(() => undefined);
+    return p;
+  }
+
+  setLanguage(lang: Lang): KioskState {
+    if (!this.state.exam.languages.includes(lang)) throw new BridgeFailure('BAD_ARGS', `Language "${lang}" is not offered for this exam`);
+    this.note('kiosk.language', { lang });
+    return this.update({ lang });
+  }
+
+  async identify(values: Record<string, string>): Promise<KioskState> {
+    this.expectScreen('identify');
+    const clean: Record<string, string> = {};
+    for (const f of this.exam.fields) {
+      const v = (values[f.id] ?? '').trim();
+      if (!v) throw new BridgeFailure('FIELD_INVALID', `"${f.id}" is empty`, f.id);
+      if (v.length > 128) throw new BridgeFailure('FIELD_INVALID', `"${f.id}" is longer than 128 characters`, f.id);
+      if (f.pattern && !new RegExp(`^(?:${f.pattern})$`, 'u').test(v)) throw new BridgeFailure('FIELD_INVALID', `"${f.id}" does not match ${f.pattern}`, f.id);
+      clean[f.id] = v;
+    }
+    const studentId = clean.studentId ?? Object.values(clean)[0] ?? '';
+    let session: SessionLike;
+    try {
+      session = await this.ports.openSession({
+        machine: this.machine, exam: this.exam, studentId, demo: this.demo,
+        ...(this.opts.home ? { home: this.opts.home } : {}), ...(this.opts.key ? { key: this.opts.key } : {}),
+      });
+    } catch (e) {
+      throw new BridgeFailure(isKuzetError(e) ? e.code : 'SESSION_START', `The session could not be opened: ${(e as Error).message}`);
+    }
+    this.session = session;
+    session.on('event', this.onRecord);
+    for (const n of this.pendingNotes.splice(0)) session.ctx.log.append(n.type, n.data);
+    session.ctx.log.append('kiosk.identified', { fields: clean, lang: this.state.lang, bridgeVersion: BRIDGE_VERSION });
+    try {
+      await session.start();
+    } catch (e) {
+      session.off('event', this.onRecord);
+      this.session = null;
+      // ExamSession seals what it had on a failed start; the student may try again after the fix.
+      throw new BridgeFailure(isKuzetError(e) ? e.code : 'SESSION_START', `Recording could not start: ${(e as Error).message}`);
+    }
+    this.update({ screen: 'checks', identity: clean, sessionId: session.ctx.id, recording: true, error: undefined });
+    this.startPreviews();
+    void this.runChecks().catch(() => undefined);
+    return this.getState();
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Pre-checks
+
+  private checksRun: Promise<KioskState> | null = null;
+
+  runChecks(): Promise<KioskState> {
+    this.expectScreen('checks');
+    this.checksRun ??= this.doChecks().finally(() => { this.checksRun = null; });
+    return this.checksRun;
+  }
+
+  private async doChecks(): Promise<KioskState> {
+    const session = this.session!;
+    const item = (id: string, status: CheckItem['status'], blocking: boolean, detail?: string): CheckItem => {
+      const base = checkKeyBase(id);
+      return { id, status, blocking, titleKey: `${base}.title`, ...(status === 'ok' ? {} : { fixKey: `${base}.fix` }), ...(detail ? { detail } : {}) };
+    };
+    const cams = CAMERAS.filter((c) => this.machine.sources[c].kind !== 'none');
+    const ids = [...cams.map((c) => `camera.${c}`), ...(cams.includes('face') ? ['face.visible'] : []), ...(cams.includes('room') ? ['room.desk'] : []),
+      'monitors', ...(this.machine.upload.server ? ['server'] : [])];
+    const list = new Map<string, CheckItem>(ids.map((id) => [id, item(id, 'pending', id !== 'server' && id !== 'face.visible')]));
+    const set = (c: CheckItem) => {
+      list.set(c.id, c);
+      const checks = [...list.values()];
+      this.update({ checks, checksPassed: false, checksRunning: true });
+    };
+    this.update({ checks: [...list.values()], checksPassed: false, checksRunning: true });
+
+    const cameraTasks = cams.map(async (src) => {
+      const f = await this.nextFrame(src, this.opts.cameraWaitMs ?? 10_000);
+      if (!f) {
+        set(item(`camera.${src}`, 'fail', true, `no picture from the ${src} camera (${describeSource(this.machine, src)})`));
+        set(item(src === 'face' ? 'face.visible' : 'room.desk', 'fail', src === 'room', 'no picture'));
+        return;
+      }
+      const { mean, std } = lumaStats(f.width, f.height, f.data);
+      const covered = mean < 20 || std < 6;
+      set(item(`camera.${src}`, 'ok', true, `${f.width}×${f.height}, brightness ${mean.toFixed(0)}`));
+      if (src === 'room') {
+        set(item('room.desk', covered ? 'fail' : 'ok', true, covered ? `picture is dark or flat (brightness ${mean.toFixed(0)}, contrast ${std.toFixed(0)})` : undefined));
+      } else {
+        const r = covered ? { faces: 0 } : await this.ports.countFaces(f.data, f.width, f.height);
+        if (r.faces === null) set(item('face.visible', 'warn', false, `face detector unavailable: ${r.reason}`));
+        else if (r.faces === 1) set(item('face.visible', 'ok', false));
+        else set(item('face.visible', 'warn', false, r.faces === 0 ? (covered ? 'picture is dark or flat' : 'no face found') : `${r.faces} faces found`));
+      }
+    });
+
+    const preflightTask = (async () => {
+      let lines: PreflightLine[];
+      try {
+        lines = await this.ports.preflight(session.ctx);
+      } catch (e) {
+        set(item('monitors', 'warn', false, `computer checks unavailable: ${(e as Error).message}`));
+        return;
+      }
+      list.delete('monitors');
+      const groups = new Map<string, PreflightLine[]>();
+      for (const l of lines) {
+        const id = preflightGroup(l.id);
+        groups.set(id, [...(groups.get(id) ?? []), l]);
+      }
+      for (const [id, ls] of groups) {
+        const bad = ls.filter((l) => !l.ok);
+        const blocking = bad.some((l) => l.blocking);
+        set(item(id, bad.length === 0 ? 'ok' : blocking ? 'fail' : 'warn', blocking, bad.map((l) => l.detail).join('; ') || undefined));
+      }
+      if (groups.size === 0) this.update({ checks: [...list.values()] });
+    })();
+
+    const serverTask = (async () => {
+      const url = this.machine.upload.server;
+      if (!url) return;
+      const ac = new AbortController();
+      const t = setTimeout(() => ac.abort(), 4000);
+      try {
+        const detail = await this.ports.pingServer(url, ac.signal);
+        set(item('server', 'ok', false, `${url}: ${detail}`));
+      } catch (e) {
+        set(item('server', 'warn', false, `${url}: ${ac.signal.aborted ? 'no answer in 4 s' : (e as Error).message}`));
+      } finally {
+        clearTimeout(t);
+      }
+    })();
+
+    await Promise.all([...cameraTasks, preflightTask, serverTask]);
+    const checks = [...list.values()];
+    const passed = checks.every((c) => c.status !== 'pending' && !(c.blocking && c.status === 'fail'));
+    session.ctx.log.append('kiosk.checks', { passed, checks: checks.map((c) => ({ id: c.id, status: c.status, blocking: c.blocking, detail: c.detail ?? null })) });
+    return this.update({ checks, checksPassed: passed, checksRunning: false });
+  }
+
+  async confirmChecks(): Promise<KioskState> {
+    this.expectScreen('checks');
+    if (this.checksRun) await this.checksRun;
+    if (!this.state.checksPassed) throw new BridgeFailure('CHECKS_FAILED', 'Some blocking checks fail; fix them and check again.');
+    this.note('kiosk.checks_confirmed', {});
+    return this.update({ screen: 'rules' });
+  }
+
+  async acceptRules(): Promise<KioskState> {
+    this.expectScreen('rules');
+    const startedAt = this.now();
+    const endsAt = startedAt + this.exam.durationMinutes * 60_000;
+    this.note('kiosk.rules_accepted', { lang: this.state.lang });
+    this.note('kiosk.exam_started', { url: this.exam.url, allow: this.exam.allow, durationMinutes: this.exam.durationMinutes, endsAt });
+    this.stopPreviews();
+    const grace = this.opts.overtimeGraceMs ?? 5 * 60_000;
+    this.timers.push(setTimeout(() => {
+      this.note('kiosk.time_up', { endsAt });
+      this.timers.push(setTimeout(() => { if (this.state.screen === 'exam') void this.finish('time_up'); }, grace).unref());
+    }, Math.max(0, endsAt - this.now())).unref());
+    const s = this.update({ screen: 'exam', rulesAccepted: true, examStartedAt: startedAt, examEndsAt: endsAt });
+    this.emit('exam-view', { show: true, url: this.exam.url });
+    return s;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Finish: seal → upload → receipt
+
+  async finish(reason: 'finished' | 'time_up' = 'finished'): Promise<KioskState> {
+    if (this.state.screen !== 'exam' && this.state.screen !== 'finishing') throw new BridgeFailure('WRONG_SCREEN', `Cannot finish from the ${this.state.screen} screen`);
+    this.finishing ??= this.doFinish(reason);
+    await this.finishing;
+    return this.getState();
+  }
+
+  private async doFinish(reason: string): Promise<void> {
+    const session = this.session!;
+    this.clearTimers();
+    this.note('kiosk.finish', { reason, focus: { losses: this.state.focusLosses } });
+    this.emit('exam-view', { show: false, url: this.exam.url });
+    this.update({ screen: 'finishing', finish: { phase: 'sealing', sentBytes: 0, totalBytes: 0 } });
+    try {
+      const r = await session.finish('finished', { by: 'student', reason });
+      this.sealed = { bundleDir: r.bundleDir, manifestSha256: r.manifestSha256 };
+    } catch (e) {
+      // Sealing failed: the session folder stays where it is and `kuzet recover` seals it at the next start.
+      this.update({ recording: false, finish: { phase: 'failed', sentBytes: 0, totalBytes: 0, error: toBridgeError(e) } });
+      return;
+    } finally {
+      session.off('event', this.onRecord);
+    }
+    this.update({ recording: false });
+    await this.uploadSealed();
+  }
+
+  private async uploadSealed(): Promise<void> {
+    const { bundleDir, manifestSha256 } = this.sealed!;
+    const server = this.machine.upload.server;
+    if (!server) {
+      this.update({ screen: 'done', released: true, finish: { phase: 'done', sentBytes: 0, totalBytes: 0, bundleDir, manifestSha256, localOnly: true } });
+      this.emit('released');
+      return;
+    }
+    this.uploadAbort = new AbortController();
+    let last = 0;
+    this.update({ finish: { phase: 'uploading', sentBytes: 0, totalBytes: 0, bundleDir, manifestSha256 } });
+    try {
+      const out = await this.ports.upload(bundleDir, server, (p) => {
+        const t = this.now();
+        if (t - last < 200 && p.sentBytes < p.totalBytes) return;
+        last = t;
+        this.update({ finish: { phase: 'uploading', sentBytes: p.sentBytes, totalBytes: p.totalBytes, bundleDir, manifestSha256 } });
+      }, this.uploadAbort.signal);
+      const total = this.state.finish?.totalBytes ?? 0;
+      this.update({ screen: 'done', released: true, finish: { phase: 'done', sentBytes: total, totalBytes: total, bundleDir, manifestSha256, receiptId: out.receiptId } });
+      this.emit('released');
+    } catch (e) {
+      const f = this.state.finish!;
+      this.update({ finish: { ...f, phase: 'failed', error: toBridgeError(e) } });
+    }
+  }
+
+  async retryUpload(): Promise<KioskState> {
+    if (this.state.finish?.phase !== 'failed') throw new BridgeFailure('WRONG_SCREEN', 'There is no failed upload to retry');
+    if (!this.sealed) throw new BridgeFailure('NOT_SEALED', 'The session was not sealed; it will be recovered at the next start. Call the proctor.');
+    await this.uploadSealed();
+    return this.getState();
+  }
+
+  async proctorExit(code: string): Promise<KioskState> {
+    const r = this.exitGuard.attempt(code, this.now());
+    if (!r.ok) {
+      this.note('kiosk.exit_code_rejected', { reason: r.reason, attempts: r.attempts });
+      if (r.reason === 'locked') throw new BridgeFailure('EXIT_LOCKED', `Too many wrong codes; wait ${Math.ceil((r.retryInMs ?? 0) / 1000)} s`);
+      throw new BridgeFailure('EXIT_CODE', r.reason === 'disabled' ? 'No exit code is configured for this exam' : 'Wrong code');
+    }
+    this.note('kiosk.proctor_exit', { screen: this.state.screen });
+    this.clearTimers();
+    this.stopPreviews();
+    this.uploadAbort?.abort();
+    if (this.session && !this.finishing && !this.sealed) {
+      this.emit('exam-view', { show: false, url: this.exam.url });
+      this.update({ screen: 'finishing', finish: { phase: 'sealing', sentBytes: 0, totalBytes: 0 } });
+      const s = this.session;
+      try {
+        const res = await s.finish('aborted', { by: 'proctor' });
+        this.sealed = res;
+        this.update({ finish: { phase: 'done', sentBytes: 0, totalBytes: 0, bundleDir: res.bundleDir, manifestSha256: res.manifestSha256, localOnly: true } });
+      } catch (e) {
+        this.update({ finish: { phase: 'failed', sentBytes: 0, totalBytes: 0, error: toBridgeError(e) } });
+      } finally {
+        s.off('event', this.onRecord);
+      }
+    }
+    this.update({ screen: 'done', released: true, recording: false });
+    this.emit('released');
+    return this.getState();
+  }
+
+  quit(): { quitting: boolean } {
+    if (!this.state.released) return { quitting: false };
+    this.emit('quit');
+    return { quitting: true };
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Observations from the shell (focus, shortcuts, navigation): always logged, never lost
+
+  /** Appends a `kiosk.*` event to the session log (or keeps it until the session opens). */
+  note(type: string, data: Record<string, unknown>): void {
+    const s = this.session;
+    if (s && !this.sealed) {
+      try { s.ctx.log.append(type, data); return; } catch { /* log closed while sealing: keep it below */ }
+    }
+    if (!this.sealed) this.pendingNotes.push({ type, data: { ...data, notedAt: this.now() } });
+  }
+
+  noteFocusLost(data: Record<string, unknown>): void {
+    this.update({ focusLosses: this.state.focusLosses + 1 });
+    this.note('kiosk.focus_lost', data);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Session events → status bar
+
+  private onSessionEvent(rec: LogRecord): void {
+    if (rec.type === 'recorder.failed') this.update({ recording: false });
+    else if (rec.type === 'segment.closed' && !this.state.recording && this.state.screen !== 'finishing' && this.state.screen !== 'done') this.update({ recording: true });
+    if (this.state.screen !== 'exam') return;
+    const kind = warningFor(rec);
+    if (!kind) return;
+    const d = (rec.data ?? {}) as Record<string, unknown>;
+    const w: ExamWarning = {
+      id: ++this.warningSeq, kind: rec.type, messageKey: warningKey(kind), at: rec.wall,
+      ...(typeof d.name === 'string' ? { detail: d.name } : typeof d.combo === 'string' ? { detail: d.combo } : {}),
+    };
+    this.update({ warnings: [...this.state.warnings, w].slice(-MAX_WARNINGS), warningCount: this.state.warningCount + 1 });
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Previews: low-rate frames from the recorder's taps, as PNG data URLs
+
+  private startPreviews(): void {
+    const recorder = this.session?.ctx.services.recorder;
+    if (!recorder) return;
+    this.previewAbort = new AbortController();
+    const signal = this.previewAbort.signal;
+    const minGap = 1000 / Math.min(2, Math.max(0.2, this.opts.previewFps ?? 2));
+    for (const src of CAMERAS) {
+      if (this.machine.sources[src].kind === 'none') continue;
+      void (async () => {
+        let last = 0;
+        try {
+          for await (const f of recorder.frames(src as SourceId)) {
+            if (signal.aborted) break;
+            this.lastFrame.set(src, f);
+            for (const w of this.frameWaiters.get(src)?.splice(0) ?? []) w(f);
+            const t = this.now();
+            if (t - last < minGap) continue;
+            last = t;
+            this.emit('preview', { source: src, width: f.width, height: f.height, dataUrl: pngDataUrl(f.width, f.height, f.data), wall: f.wall });
+          }
+        } catch { /* the tap ended (recorder stopped): previews simply stop */ }
+      })();
+    }
+  }
+
+  private stopPreviews(): void {
+    this.previewAbort?.abort();
+    this.previewAbort = null;
+  }
+
+  /** The next frame from a camera (a fresh one, so a check sees the camera as it is now), or null on timeout. */
+  private nextFrame(src: 'face' | 'room', timeoutMs: number): Promise<Frame | null> {
+    if (!this.previewAbort) return Promise.resolve(this.lastFrame.get(src) ?? null);
+    return new Promise((resolve) => {
+      const waiters = this.frameWaiters.get(src) ?? [];
+      this.frameWaiters.set(src, waiters);
+      const t = setTimeout(() => { waiters.splice(waiters.indexOf(done), 1); resolve(null); }, timeoutMs);
+      const done = (f: Frame) => { clearTimeout(t); resolve(f); };
+      waiters.push(done);
+    });
+  }
+
+  private clearTimers(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers = [];
+  }
+
+  private expectScreen(screen: KioskState['screen']): void {
+    if (this.state.screen !== screen) throw new BridgeFailure('WRONG_SCREEN', `This step needs the ${screen} screen; the kiosk is on ${this.state.screen}`);
+  }
+
+  /**
+   * Ends whatever runs without student action (shell shutdown, signal): an open session is sealed as aborted,
+   * never dropped. Safe to call more than once.
+   */
+  async close(reason = 'shutdown'): Promise<void> {
+    this.clearTimers();
+    this.stopPreviews();
+    this.uploadAbort?.abort();
+    if (this.finishing) await this.finishing.catch(() => undefined);
+    const s = this.session;
+    if (s && !this.sealed) {
+      this.note('kiosk.closed', { reason, screen: this.state.screen });
+      try { this.sealed = await s.finish('signal', { by: 'kiosk', reason }); } catch { /* recovered at next start */ }
+      s.off('event', this.onRecord);
+    }
+  }
+}
+
+function str(v: unknown, name: string, max: number): string {
+  if (typeof v !== 'string' || v.length > max) throw new BridgeFailure('BAD_ARGS', `${name} must be a string of at most ${max} characters`);
+  return v;
+}
+
+function record(v: unknown): Record<string, string> {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new BridgeFailure('BAD_ARGS', 'identify needs an object of field values');
+  const out: Record<string, string> = {};
+  for (const [k, x] of Object.entries(v as Record<string, unknown>).slice(0, 32)) out[k] = str(x, k, 1024);
+  return out;
+}
+
+function toBridgeError(e: unknown): BridgeError {
+  if (e instanceof BridgeFailure) return { code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) };
+  if (isKuzetError(e)) return { code: e.code, message: e.message };
+  const code = (e as { code?: unknown })?.code;
+  return { code: typeof code === 'string' ? code : 'INTERNAL', message: (e as Error)?.message ?? String(e) };
+}
+
+function preflightGroup(id: string): string {
+  if (/process|app|deny/i.test(id)) return 'processes';
+  if (/display|screen|monitor/i.test(id)) return 'displays';
+  if (/hid|usb|device|keyboard|mouse|audio/i.test(id)) return 'devices';
+  if (/vm|virtual/i.test(id)) return 'vm';
+  return id.includes('.') ? id.split('.')[0]! : id;
+}
+
+function describeSource(m: MachineConfig, src: SourceId): string {
+  const s = m.sources[src];
+  return [s.kind, s.device ?? s.pattern ?? s.file].filter(Boolean).join(' ');
+}

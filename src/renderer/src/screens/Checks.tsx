@@ -1,0 +1,50 @@
+import { useState } from 'react';
+import { useTranslation } from 'react-i18next';
+import type { BridgeError, KioskState, PreviewFrame } from '../../../shared/bridge.js';
+import { call, errorOf } from '../bridge.js';
+import { useErrorText } from '../i18n.js';
+
+const ICON = { ok: '✓', warn: '!', fail: '✕', pending: '…' } as const;
+
+export function Checks({ state, previews }: { state: KioskState; previews: Partial<Record<'face' | 'room', PreviewFrame>> }) {
+  const { t } = useTranslation();
+  const errText = useErrorText();
+  const [error, setError] = useState<BridgeError | null>(null);
+  const run = (fn: () => Promise<unknown>) => { setError(null); fn().catch((e) => setError(errorOf(e))); };
+  return (
+    <section className="card wide" data-testid="screen-checks">
+      <h1>{t('checks.title')}</h1>
+      <p className="lead">{t('checks.intro')}</p>
+      <div className="previews">
+        {(['face', 'room'] as const).map((src) => (
+          <figure key={src} className="preview" data-testid={`preview-${src}`}>
+            {previews[src] ? <img src={previews[src]!.dataUrl} alt={t(`checks.${src}`)} width={previews[src]!.width} height={previews[src]!.height} />
+              : <div className="preview-wait">{t('checks.waiting')}</div>}
+            <figcaption>{t(`checks.${src}`)}</figcaption>
+          </figure>
+        ))}
+      </div>
+      <ul className="checklist">
+        {state.checks.map((c) => (
+          <li key={c.id} className={`check ${c.status}`} data-testid={`check-${c.id}`} data-status={c.status}>
+            <span className="icon" aria-hidden>{ICON[c.status]}</span>
+            <div>
+              <div className="check-title">{t(c.titleKey)} <span className="chip">{t(`checks.status.${c.status}`)}</span></div>
+              {c.fixKey && c.status !== 'pending' && <div className="fix">{t(c.fixKey)}</div>}
+              {c.detail && c.status !== 'ok' && <div className="small">{c.detail}</div>}
+            </div>
+          </li>
+        ))}
+      </ul>
+      {error && <div className="error-card" role="alert">{errText(error)}</div>}
+      {!state.checksRunning && !state.checksPassed && state.checks.length > 0 && <p className="blocked">{t('checks.blocked')}</p>}
+      <div className="actions">
+        <button type="button" data-testid="checks-run" disabled={state.checksRunning} onClick={() => run(() => call('runChecks'))}>
+          {state.checksRunning ? t('checks.running') : t('checks.run')}
+        </button>
+        <button type="button" className="primary" data-testid="checks-next" disabled={state.checksRunning || !state.checksPassed}
+          onClick={() => run(() => call('confirmChecks'))}>{t('checks.next')}</button>
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,98 @@
+/**
+ * The kiosk UI in REAL Chromium (/usr/bin/chromium), driving the REAL KioskService (ExamSession, ffmpeg recording,
+ * checks, sealing) through the same bridge contract the Electron preload implements. One full student flow per
+ * language; every screen is saved to artifacts/ui/<lang>-<n>-<screen>.png.
+ */
+import { expect, test, type Page } from '@playwright/test';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Lang } from '../../src/shared/bridge.js';
+import { resources } from '../../src/shared/i18n/index.js';
+import { verifyLogText } from '../../src/main/core/eventlog.js';
+import { LOG_FILE } from '../../src/main/evidence/format.js';
+import { sha256Hex } from '../../src/main/shell/policy.js';
+import { shotPath, startKiosk, testExam, webPreload, type Kiosk } from './harness.js';
+
+let kiosk: Kiosk | null = null;
+test.afterEach(async () => { await kiosk?.close(); kiosk = null; });
+
+async function open(page: Page, k: Kiosk): Promise<void> {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  await page.addInitScript({ content: webPreload() });
+  await page.goto(k.url);
+  await expect(page.getByTestId('screen-identify')).toBeVisible();
+  expect(errors, 'no page errors (CSP violations show up here too)').toEqual([]);
+}
+
+const FLOW_LANGS: Lang[] = ['kk', 'ru', 'en'];
+
+for (const lang of FLOW_LANGS) {
+  test(`full student flow in ${lang}`, async ({ page }) => {
+    const T = resources[lang].translation;
+    kiosk = await startKiosk({ exam: testExam({ exitCodeSha256: sha256Hex('proctor-7') }) });
+    await open(page, kiosk);
+    const shot = async (n: number, name: string) => page.screenshot({ path: shotPath(`${lang}-${n}-${name}`), fullPage: true });
+
+    // 1. Identification, after switching the language on the first screen.
+    await page.getByTestId(`lang-${lang}`).click();
+    await expect(page.locator('h1')).toHaveText(T.identify.title);
+    await expect(page.locator('html')).toHaveAttribute('lang', lang);
+    await page.getByTestId('field-studentId').fill('bad id!');
+    await page.getByTestId('field-examCode').fill('MATH-7');
+    await page.getByTestId('identify-submit').click();
+    await expect(page.getByRole('alert')).toHaveText(T.identify.invalid);
+    await shot(1, 'identify-error');
+    await page.getByTestId('field-studentId').fill(`S2024-${lang}`);
+    await shot(1, 'identify');
+    await page.getByTestId('identify-submit').click();
+
+    // 2. Pre-checks: live previews from the recorder's taps, every item settled.
+    await expect(page.getByTestId('screen-checks')).toBeVisible();
+    await expect(page.locator('h1')).toHaveText(T.checks.title);
+    await expect(page.getByTestId('preview-face').locator('img')).toHaveAttribute('src', /^data:image\/png;base64,/);
+    await expect(page.getByTestId('preview-room').locator('img')).toHaveAttribute('src', /^data:image\/png;base64,/);
+    await expect(page.getByTestId('checks-next')).toBeEnabled();
+    await expect(page.getByTestId('check-camera.face')).toHaveAttribute('data-status', 'ok');
+    await expect(page.getByTestId('check-room.desk')).toHaveAttribute('data-status', 'ok');
+    await expect(page.getByTestId('check-face.visible')).toContainText(T.checks.items.face_visible.fix);
+    await expect(page.getByTestId('rec')).toContainText(T.exam.recording);
+    await shot(2, 'checks');
+    await page.getByTestId('checks-next').click();
+
+    // 3. Rules: the start button waits for the checkbox.
+    await expect(page.getByTestId('screen-rules')).toBeVisible();
+    await expect(page.getByTestId('rules-start')).toBeDisabled();
+    await expect(page.locator('.rules li').first()).toHaveText(T.rules.items.r1);
+    await page.getByTestId('rules-accept').check();
+    await shot(3, 'rules');
+    await page.getByTestId('rules-start').click();
+
+    // 4. Exam: the status bar; a focus loss (what the shell reports) shows as a non-blocking warning.
+    await expect(page.getByTestId('screen-exam')).toBeVisible();
+    await expect(page.getByTestId('remaining')).toHaveText(/^1:(29|30):\d\d$/);
+    kiosk.service.noteFocusLost({ n: 1, at: Date.now(), by: 'ui-test' });
+    await expect(page.getByTestId('warning')).toHaveText(T.warnings.focus_lost);
+    await expect(page.getByTestId('warning-count')).toHaveText(T.exam.warnings.replace('{{count}}', '1'));
+    await shot(4, 'exam');
+    await page.getByTestId('finish').click();
+    await expect(page.getByTestId('finish-no')).toBeVisible();
+    await shot(4, 'exam-confirm');
+    await page.getByTestId('finish-yes').click();
+
+    // 5. Finish: sealed, then released with the result shown.
+    await expect(page.getByTestId('screen-finish')).toHaveAttribute('data-phase', 'done');
+    await expect(page.getByTestId('local-only')).toHaveText(T.finish.localOnly);
+    await expect(page.getByTestId('close')).toBeVisible();
+    await shot(5, 'done');
+    const st = kiosk.service.getState();
+    expect(st).toMatchObject({ released: true, screen: 'done', lang });
+    const log = readFileSync(join(st.finish!.bundleDir!, LOG_FILE), 'utf8');
+    const v = verifyLogText(log);
+    expect(v.ok, JSON.stringify(v.problems)).toBe(true);
+    const types = v.records.map((r) => r.type);
+    for (const t of ['kiosk.language', 'kiosk.identified', 'kiosk.checks', 'kiosk.rules_accepted', 'kiosk.exam_started', 'kiosk.focus_lost', 'kiosk.finish']) expect(types, t).toContain(t);
+    await page.getByTestId('close').click();
+  });
+}
