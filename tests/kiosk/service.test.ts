@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { verifyBundle } from '../../src/main/evidence/verify.js';
 import { LOG_FILE } from '../../src/main/evidence/format.js';
 import { sha256Hex } from '../../src/main/shell/policy.js';
-import type { KioskState, PreviewFrame } from '../../src/shared/bridge.js';
+import type { BridgeResult, KioskState, PreviewFrame } from '../../src/shared/bridge.js';
 import { startKiosk, testExam, testMachine, type Kiosk } from '../ui/harness.js';
 
 let k: Kiosk | null = null;
 afterEach(async () => { await k?.close(); k = null; });
 
-const ok = <T>(r: { ok: boolean; value?: T; error?: unknown }): T => {
+const ok = <T>(r: BridgeResult<unknown>): T => {
   if (!r.ok) throw new Error(`bridge error: ${JSON.stringify(r.error)}`);
   return r.value as T;
 };
