@@ -23,6 +23,8 @@ export interface UploadBundleOptions {
   upload?: Partial<MachineConfig['upload']>;
   onProgress?: (p: UploadProgress) => void;
   onRetry?: (what: string, delayMs: number) => void;
+  /** Problems worth telling the user that do not stop the upload (a file that differs from the manifest …). */
+  onWarning?: (message: string) => void;
   signal?: AbortSignal;
   /** Use this queue (the live uploader's) instead of a private one. */
   queue?: UploadQueue;
@@ -93,7 +95,18 @@ export async function uploadBundle(dir: string, serverUrl: string, opts: UploadB
   const own = !opts.queue;
   try {
     queue.resume(sid);
-    for (const f of files) queue.enqueue({ session: sid, path: f.path, file: join(absDir, f.path), sha256: f.sha256, size: f.size });
+    // Files the server already confirmed (live upload) are not read again. Every other file is hashed now and sent
+    // as it is: a file that no longer matches the manifest still goes to the server, which quarantines the bundle
+    // with the reason, so nothing is silently dropped on either side.
+    const confirmed = new Set(queue.items(sid).filter((i) => i.state === 'stored').map((i) => `${i.path}\0${i.sha256}\0${i.size}`));
+    for (const f of files) {
+      const local = join(absDir, f.path);
+      if (confirmed.has(`${f.path}\0${f.sha256}\0${f.size}`)) { queue.enqueue({ session: sid, path: f.path, file: local, sha256: f.sha256, size: f.size }); continue; }
+      if (!existsSync(local)) { opts.onWarning?.(`${f.path} is listed in the manifest but missing locally; the server will record it as missing`); continue; }
+      const h = await hashFile(local);
+      if (h.sha256 !== f.sha256 || h.size !== f.size) opts.onWarning?.(`${f.path} differs from the manifest; it is uploaded as it is and the server will quarantine the bundle`);
+      queue.enqueue({ session: sid, path: f.path, file: local, sha256: h.sha256, size: h.size });
+    }
     queue.start();
     await queue.drain(sid, opts.signal);
     opts.onProgress?.(queue.progress(sid));
@@ -118,7 +131,12 @@ export async function uploadBundle(dir: string, serverUrl: string, opts: UploadB
     writeFileDurable(receiptPath, JSON.stringify(res.receipt, null, 2) + '\n');
     writeFileDurable(join(receiptsDir(home), `${sid}.local.json`), JSON.stringify({ bundleDir: absDir, server, receivedAt: Date.now() }, null, 2) + '\n');
     queue.forgetSession(sid);
-    const deleted = await applyRetention(home, enr, cfg.keepDaysAfterReceipt ?? 7);
+    let deleted: string[] = [];
+    try {
+      deleted = await applyRetention(home, enr, cfg.keepDaysAfterReceipt ?? 7);
+    } catch (e) {
+      opts.onWarning?.(`retention: ${(e as Error).message} (nothing more was deleted)`);
+    }
     return { sessionId: sid, receiptPath, receipt: res.receipt, payload: chk.payload, deleted };
   } finally {
     queue.off('progress', onProgress);
@@ -138,8 +156,19 @@ function inside(child: string, parent: string): boolean {
  * `keepDays` (0 = at once; -1 = never), and (c) matches every local file byte for byte (re-hashed now).
  * Only folders inside KUZET_HOME are ever deleted; a bundle with files the receipt does not list is kept.
  */
+const retentionRuns = new Map<string, Promise<string[]>>();
+
 export async function applyRetention(home: HomeLayout, enr: Enrolment, keepDays: number, now = Date.now()): Promise<string[]> {
   if (keepDays < 0) return [];
+  // One sweep at a time per home: two uploads finishing together must not delete under each other's feet.
+  const key = resolve(home.root);
+  const prev = retentionRuns.get(key) ?? Promise.resolve([]);
+  const run = prev.catch(() => []).then(() => sweep(home, enr, keepDays, now));
+  retentionRuns.set(key, run);
+  try { return await run; } finally { if (retentionRuns.get(key) === run) retentionRuns.delete(key); }
+}
+
+async function sweep(home: HomeLayout, enr: Enrolment, keepDays: number, now: number): Promise<string[]> {
   const dir = receiptsDir(home);
   if (!existsSync(dir)) return [];
   const deleted: string[] = [];

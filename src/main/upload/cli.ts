@@ -58,6 +58,7 @@ export async function uploadCommand(argv: string[]): Promise<number> {
     const r = await uploadBundle(positionals[0]!, server, {
       home, upload: cfg.upload, signal: ac.signal,
       onProgress: (p) => show(progressLine(p, l)),
+      onWarning: (w) => { if (tty && lastLine) process.stderr.write('\n'); console.error(`warning: ${w}`); lastLine = ''; },
     });
     show(progressLine({ bytesDone: r.payload.totalBytes, bytesTotal: r.payload.totalBytes, filesDone: r.payload.files.length, filesTotal: r.payload.files.length, filesRejected: 0, rateBps: 0, etaSeconds: 0, active: [], retrying: null }, l), true);
     if (tty && !values.quiet) process.stderr.write('\n');

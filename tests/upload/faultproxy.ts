@@ -1,0 +1,115 @@
+/**
+ * A fault-injecting TCP proxy for loopback tests: between the uploader and the server it resets connections in
+ * the middle of requests, stalls them (no byte moves, then the socket dies), and cuts responses short. Faults are
+ * drawn from a seeded generator so a failing run can be replayed. Bounded: it only ever connects to 127.0.0.1.
+ */
+import net from 'node:net';
+
+export interface FaultRates {
+  /** Per request chunk (client → server): reset both sides. */
+  reset: number;
+  /** Per connection: at a random chunk, stop forwarding for `stallMs`, then destroy. */
+  stall: number;
+  /** Per response chunk (server → client): forward only part of it, then close. */
+  truncate: number;
+  stallMs: number;
+}
+
+export interface FaultStats { connections: number; resets: number; stalls: number; truncations: number; upBytes: number; downBytes: number }
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class FaultProxy {
+  targetPort: number;
+  rates: FaultRates;
+  readonly stats: FaultStats = { connections: 0, resets: 0, stalls: 0, truncations: 0, upBytes: 0, downBytes: 0 };
+  private readonly rnd: () => number;
+  private readonly server: net.Server;
+  private readonly open = new Set<net.Socket>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(targetPort: number, rates: Partial<FaultRates> = {}, seed = 1) {
+    this.targetPort = targetPort;
+    this.rates = { reset: 0, stall: 0, truncate: 0, stallMs: 3000, ...rates };
+    this.rnd = mulberry32(seed);
+    this.server = net.createServer((c) => this.handle(c));
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve) => this.server.listen(0, '127.0.0.1', () => resolve((this.server.address() as net.AddressInfo).port)));
+  }
+
+  private track(s: net.Socket): void {
+    this.open.add(s);
+    s.on('close', () => this.open.delete(s));
+    s.on('error', () => undefined);
+  }
+
+  private handle(client: net.Socket): void {
+    this.stats.connections++;
+    const upstream = net.connect(this.targetPort, '127.0.0.1');
+    this.track(client);
+    this.track(upstream);
+    let dead = false;
+    let stalled = false;
+    const kill = (how: 'reset' | 'end') => {
+      if (dead) return;
+      dead = true;
+      if (how === 'reset') { client.resetAndDestroy(); upstream.resetAndDestroy(); } else { client.destroy(); upstream.destroy(); }
+    };
+    const stallAt = this.rnd() < this.rates.stall ? Math.floor(this.rnd() * 6) : -1;
+    let chunks = 0;
+    const maybeStall = (): boolean => {
+      if (stalled) return true;
+      if (chunks++ !== stallAt) return false;
+      stalled = true;
+      this.stats.stalls++;
+      const t = setTimeout(() => { this.timers.delete(t); kill('end'); }, this.rates.stallMs);
+      this.timers.add(t);
+      return true;
+    };
+    client.on('data', (d: Buffer) => {
+      if (dead || maybeStall()) return;
+      if (this.rnd() < this.rates.reset) {
+        this.stats.resets++;
+        const part = d.subarray(0, Math.floor(this.rnd() * d.length));
+        this.stats.upBytes += part.length;
+        upstream.write(part, () => kill('reset'));
+        return;
+      }
+      this.stats.upBytes += d.length;
+      if (!upstream.write(d)) { client.pause(); upstream.once('drain', () => client.resume()); }
+    });
+    upstream.on('data', (d: Buffer) => {
+      if (dead || maybeStall()) return;
+      if (this.rnd() < this.rates.truncate) {
+        this.stats.truncations++;
+        const part = d.subarray(0, Math.floor(this.rnd() * d.length));
+        this.stats.downBytes += part.length;
+        client.write(part, () => kill('end'));
+        return;
+      }
+      this.stats.downBytes += d.length;
+      if (!client.write(d)) { upstream.pause(); client.once('drain', () => upstream.resume()); }
+    });
+    client.on('end', () => { if (!dead) upstream.end(); });
+    upstream.on('end', () => { if (!dead) client.end(); });
+    client.on('close', () => { if (!dead && !stalled) upstream.destroy(); });
+    upstream.on('close', () => { if (!dead && !stalled) client.destroy(); });
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers) clearTimeout(t);
+    for (const s of this.open) s.destroy();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
