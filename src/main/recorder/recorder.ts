@@ -87,6 +87,8 @@ interface Run {
   ending: string | null;
   growth: { file: string; size: number; at: number };
   clockStarted: boolean;
+  /** ffmpeg reported a write error: the segment it closes next was cut short. */
+  writeFailed: boolean;
 }
 
 const STDERR_LINES = 25;
@@ -113,11 +115,12 @@ function installExitHook(): void {
 export function classifyFailure(stderr: string): { code: string; hint: string } {
   if (/No space left on device|Disk quota exceeded/i.test(stderr)) return { code: 'DISK_FULL', hint: 'The disk is full: free space on this drive. Segments already closed are kept.' };
   if (/Permission denied|Operation not permitted/i.test(stderr)) return { code: 'NO_PERMISSION', hint: 'Kuzet may not open the device or write the folder (on Linux, is the user in the "video" group?).' };
+  if (/Inappropriate ioctl for device|Not a video capture device|not a capture device/i.test(stderr)) return { code: 'SOURCE_FAILED', hint: 'That device is not a camera: pick the right /dev/video* (v4l2-ctl --list-devices lists them).' };
   if (/Device or resource busy/i.test(stderr)) return { code: 'SOURCE_BUSY', hint: 'Another program is using the device: close it and try again.' };
-  if (/No such file or directory|Could not find video device|not found|Cannot open display|Can't open display|I\/O error/i.test(stderr)) {
+  if (/Invalid data found|moov atom not found|could not find codec parameters/i.test(stderr)) return { code: 'SOURCE_FAILED', hint: 'ffmpeg cannot read this input as video: check the file or device in the machine config.' };
+  if (/No such file or directory|No such device|Could not find video device|Cannot open display|Can't open display|Input\/output error/i.test(stderr)) {
     return { code: 'SOURCE_NOT_FOUND', hint: 'Check that the device is connected and that the machine config names it correctly.' };
   }
-  if (/Invalid data found|could not find codec parameters|Invalid argument/i.test(stderr)) return { code: 'SOURCE_FAILED', hint: 'ffmpeg cannot read this input: check the source settings in the machine config.' };
   return { code: 'SOURCE_FAILED', hint: 'See the ffmpeg message above; check the source settings in the machine config.' };
 }
 
@@ -201,7 +204,7 @@ class SourceRunner {
       n, plan, proc, pid: proc.pid ?? null, startNumber, spawnedAt, offset: round3((spawnedAt - this.rec.t0) / 1000),
       stderr: [], csvOffset: 0, csvRest: '', lastEnd: null, firstBytes: false, onFirstBytes: null,
       exited: false, exit: null, done, resolveDone, onExitDuringStart: null, poll: null, watch: null,
-      ending: null, growth: { file: '', size: -1, at: spawnedAt }, clockStarted: false,
+      ending: null, growth: { file: '', size: -1, at: spawnedAt }, clockStarted: false, writeFailed: false,
     };
     this.run = run;
     live.add(proc);
@@ -221,7 +224,10 @@ class SourceRunner {
         }
         if (!keepLine(l)) continue;
         run.stderr.push(l);
-        if (FATAL_STDERR.test(l)) this.endRun(run, `ffmpeg reported: ${l.trim()}`);
+        if (FATAL_STDERR.test(l) && !run.writeFailed && this.state !== 'stopping') {
+          run.writeFailed = true;
+          this.endRun(run, `ffmpeg reported: ${l.trim()}`);
+        }
       }
       if (run.stderr.length > STDERR_LINES * 2) run.stderr.splice(0, run.stderr.length - STDERR_LINES);
       if (errBuf.length > 4096) errBuf = errBuf.slice(-4096);
@@ -332,7 +338,10 @@ class SourceRunner {
     const { sha256, size } = await hashFile(path);
     const start = round3(run.offset + e.start);
     const end = round3(run.offset + e.end);
-    this.record(run, { source: this.id, index: e.index, file: `media/${this.id}/${e.name}`, sha256, size, start, end, duration: round3(e.end - e.start), run: run.n });
+    this.record(run, {
+      source: this.id, index: e.index, file: `media/${this.id}/${e.name}`, sha256, size, start, end, duration: round3(e.end - e.start), run: run.n,
+      ...(run.writeFailed ? { partial: true as const } : {}),
+    });
     run.lastEnd = end;
   }
 
