@@ -93,6 +93,20 @@ const MonitorsSchema = z.object({
   deny: z.array(DenyEntry).optional(),
   denyExtra: z.array(DenyEntry).default([]),
   clipboard: z.enum(['off', 'clear', 'isolate']).default('clear'),
+  /** Characters of clipboard text kept in clipboard events (0: only hash and length). */
+  clipboardPreviewChars: z.number().int().min(0).max(1000).default(80),
+  displayPollMs: z.number().int().min(250).max(60000).default(5000),
+  /** SIGTERM → wait this long → SIGKILL, for deny entries with policy "terminate". */
+  terminateGraceMs: z.number().int().min(0).max(30000).default(1500),
+  /** Preflight: "block" refuses to start only on a "likely" VM verdict (never on one weak signal). */
+  vm: z.enum(['flag', 'block']).default('flag'),
+  /** Preflight: Kuzet itself running in an RDP/SSH/forwarded-X session. */
+  remoteSession: z.enum(['flag', 'block']).default('block'),
+  /** Preflight: more active displays than `maxDisplays`, mirrored or virtual displays. */
+  displays: z.enum(['flag', 'block']).default('flag'),
+  maxDisplays: z.number().int().min(1).max(16).default(1),
+  /** Windows besides the kiosk's own process that count as "the exam" (exact titles, WM classes / app names). */
+  allowWindows: z.object({ titles: z.array(z.string()).default([]), classes: z.array(z.string()).default([]) }).prefault({}),
 });
 
 const UploadSchema = z.object({
