@@ -43,7 +43,7 @@ describe('delivery through resets, stalls, truncated responses and server restar
       jobs.push({ dev, id: b.id, dir: b.dir, copy });
     }
 
-    proxy.rates = { reset: 0.03, stall: 0.03, truncate: 0.06, stallMs: 2500 };
+    proxy.rates = { reset: 0.03, stall: 0.03, truncate: 0.06, stallMs: 2500, bytesPerSecond: 0 };
     // Watch the client side: a bundle folder may disappear only once its valid receipt is on disk.
     const early: string[] = [];
     const watch = setInterval(() => {

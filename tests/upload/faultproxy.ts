@@ -13,6 +13,8 @@ export interface FaultRates {
   /** Per response chunk (server → client): forward only part of it, then close. */
   truncate: number;
   stallMs: number;
+  /** Throttle client → server bytes to this rate (0 = unthrottled), to make mid-upload moments observable. */
+  bytesPerSecond: number;
 }
 
 export interface FaultStats { connections: number; resets: number; stalls: number; truncations: number; upBytes: number; downBytes: number }
@@ -39,7 +41,7 @@ export class FaultProxy {
 
   constructor(targetPort: number, rates: Partial<FaultRates> = {}, seed = 1) {
     this.targetPort = targetPort;
-    this.rates = { reset: 0, stall: 0, truncate: 0, stallMs: 3000, ...rates };
+    this.rates = { reset: 0, stall: 0, truncate: 0, stallMs: 3000, bytesPerSecond: 0, ...rates };
     this.rnd = mulberry32(seed);
     this.server = net.createServer((c) => this.handle(c));
   }
@@ -87,6 +89,12 @@ export class FaultProxy {
         return;
       }
       this.stats.upBytes += d.length;
+      if (this.rates.bytesPerSecond > 0) {
+        client.pause();
+        const t = setTimeout(() => { this.timers.delete(t); if (!dead) upstream.write(d, () => client.resume()); }, (d.length / this.rates.bytesPerSecond) * 1000);
+        this.timers.add(t);
+        return;
+      }
       if (!upstream.write(d)) { client.pause(); upstream.once('drain', () => client.resume()); }
     });
     upstream.on('data', (d: Buffer) => {

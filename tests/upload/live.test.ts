@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { sha256Hex } from '../../src/main/core/canonical.js';
+import { parseExamConfig, parseMachineConfig } from '../../src/main/core/config.js';
+import type { SessionContext } from '../../src/main/core/context.js';
+import { readLogRecords } from '../../src/main/core/eventlog.js';
+import type { Step } from '../../src/main/core/session.js';
+import { ExamSession } from '../../src/main/session/exam-session.js';
+import type { EvidenceServer } from '../../src/main/server/app.js';
+import { uploadBundle } from '../../src/main/upload/bundle.js';
+import { liveUploadStep, type LiveUploadService } from '../../src/main/upload/live.js';
+import { ServerClient } from '../../src/main/upload/client.js';
+import { UploadQueue } from '../../src/main/upload/spool.js';
+import { cleanup, enrolledDevice, openSession, server, tempDir, type Device } from '../server/helpers.js';
+import { FaultProxy } from './faultproxy.js';
+
+/** Stands in for the recorder: closes a segment every `everyMs` and announces it as segment.closed. */
+function syntheticSegments(everyMs: number, bytes: number): Step<SessionContext> {
+  let timer: NodeJS.Timeout | null = null;
+  let i = 0;
+  return {
+    name: 'test.segments',
+    start(ctx) {
+      mkdirSync(join(ctx.dir, 'media', 'face'), { recursive: true });
+      timer = setInterval(() => {
+        const file = `media/face/seg-${String(i).padStart(5, '0')}.ts`;
+        const data = randomBytes(bytes);
+        writeFileSync(join(ctx.dir, file), data);
+        ctx.log.append('segment.closed', { source: 'face', index: i++, file, sha256: sha256Hex(data), size: bytes, duration: 1 });
+      }, everyMs);
+    },
+    stop() {
+      if (timer) clearInterval(timer);
+    },
+  };
+}
+
+describe('live upload during the exam', () => {
+  let data: string;
+  let root: string;
+  let srv: EvidenceServer;
+  let dev: Device;
+  beforeAll(async () => {
+    data = tempDir('srv');
+    root = tempDir('home');
+    srv = await server(data);
+    dev = await enrolledDevice(srv, root);
+  });
+  afterAll(async () => {
+    await srv.close();
+    cleanup(data, root);
+  });
+
+  it('uploads each segment as it closes; at the end only the tail and the manifest remain', async () => {
+    const machine = parseMachineConfig({ upload: { server: srv.url, keepDaysAfterReceipt: -1, retryMinMs: 50 } });
+    const session = await ExamSession.open({
+      machine, exam: parseExamConfig({}), studentId: 'stu-042', home: dev.home, key: dev.key,
+      steps: [syntheticSegments(80, 40_000), liveUploadStep()],
+    });
+    await session.start();
+    const sid = session.ctx.id;
+    // While the exam runs, the server receives the closed segments.
+    const deadline = Date.now() + 20_000;
+    while (srv.db.filesOf(sid).filter((f) => f.state === 'stored').length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const duringExam = srv.db.filesOf(sid).filter((f) => f.state === 'stored').length;
+    expect(duringExam).toBeGreaterThanOrEqual(5);
+    expect(srv.db.session(sid)?.status).toBe('receiving');
+    const svc = session.ctx.services.upload as LiveUploadService;
+    expect(svc.progress().filesDone).toBeGreaterThanOrEqual(5);
+    const res = await session.finish();
+
+    // At the end, the uploader has only the files the live step had not delivered: the tail.
+    let tail = -1;
+    const r = await uploadBundle(res.bundleDir, srv.url, { home: dev.home, upload: machine.upload, onProgress: (p) => { if (tail < 0) tail = p.filesTotal - p.filesDone; } });
+    expect(r.payload.files.length).toBeGreaterThan(duringExam);
+    // The log records what the server acknowledged during the exam.
+    const acked = readLogRecords(join(res.bundleDir, 'events.ndjson')).filter((x) => x.type === 'upload.acked');
+    expect(acked.length).toBeGreaterThanOrEqual(duringExam);
+    const segments = r.payload.files.filter((f) => f.path.startsWith('media/')).length;
+    expect(acked.length).toBeLessThanOrEqual(segments);
+    expect(tail).toBeGreaterThan(0);
+    expect(tail).toBeLessThanOrEqual(r.payload.files.length - duringExam);
+    expect(srv.db.session(sid)?.status).toBe('verified');
+    for (const f of r.payload.files) expect(readFileSync(join(data, 'bundles', sid, f.path)).equals(readFileSync(join(res.bundleDir, f.path)))).toBe(true);
+  });
+
+  it('without a configured server the step logs why and the exam goes on', async () => {
+    const session = await ExamSession.open({
+      machine: parseMachineConfig({}), exam: parseExamConfig({}), studentId: 'stu-043', home: dev.home, key: dev.key,
+      steps: [liveUploadStep()],
+    });
+    await session.start();
+    const res = await session.finish();
+    const off = readLogRecords(join(res.bundleDir, 'events.ndjson')).find((x) => x.type === 'upload.live_off');
+    expect((off?.data as { reason: string }).reason).toMatch(/no evidence server configured/);
+  });
+});
+
+describe('the upload queue survives a crash and resumes from the last acknowledged byte', () => {
+  it('a new queue (new process) resumes the half-sent file instead of starting over', async () => {
+    const data = tempDir('srv');
+    const root = tempDir('home');
+    const srv = await server(data);
+    const proxy = new FaultProxy(srv.port, { bytesPerSecond: 4 * 1024 * 1024 });
+    const url = `http://127.0.0.1:${await proxy.listen()}`;
+    try {
+      const dev = await enrolledDevice({ ...srv, url }, root);
+      const s = openSession(dev.home.sessions);
+      const seg = s.closeSegment('screen', 1_500_000);
+      const q1 = new UploadQueue({ home: dev.home, client: new ServerClient(url, dev.key), chunkBytes: 128 * 1024 });
+      q1.enqueue({ session: s.id, path: seg.file, file: join(s.dir, seg.file), sha256: seg.sha256, size: seg.size });
+      q1.start();
+      await new Promise<void>((resolve) => q1.on('progress', (p) => { if (p.bytesDone > 500_000) resolve(); }));
+      await q1.stop(); // the "crash": in-flight request cut, nothing else said to the server
+      const rec = q1.items(s.id)[0]!;
+      expect(rec.state).toBe('pending');
+      expect(rec.uploadUrl).toMatch(/\/files\/[0-9a-f]{40}$/);
+      const onDisk = JSON.parse(readFileSync(join(dev.home.spool, s.id, `${rec.id}.json`), 'utf8'));
+      expect(onDisk.uploadUrl).toBe(rec.uploadUrl);
+      expect(onDisk.offset).toBeGreaterThan(0);
+      const sentBefore = proxy.stats.upBytes;
+
+      const q2 = new UploadQueue({ home: dev.home, client: new ServerClient(url, dev.key), chunkBytes: 128 * 1024 });
+      expect(q2.resume()).toBe(1);
+      q2.start();
+      await q2.drain(s.id);
+      await q2.stop();
+      const resent = proxy.stats.upBytes - sentBefore;
+      expect(resent).toBeLessThan(seg.size - 300_000);
+      const row = srv.db.filesOf(s.id)[0]!;
+      expect(row.state).toBe('stored');
+      expect(readFileSync(join(data, 'uploads', row.upload_id)).equals(readFileSync(join(s.dir, seg.file)))).toBe(true);
+      s.log.close();
+    } finally {
+      await proxy.close();
+      await srv.close();
+      cleanup(data, root);
+    }
+  });
+});
