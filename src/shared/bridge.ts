@@ -58,6 +58,9 @@ export interface CheckItem {
   fixKey?: string;
   /** Technical detail (English) shown small under the fix, e.g. the name of the process found. */
   detail?: string;
+  /** A specific sentence from the service in each UI language (e.g. "Close these programs: AnyDesk"), shown
+   * instead of the generic fix when present. */
+  text?: Partial<Record<Lang, string>>;
   /** A failing blocking check keeps the student on this screen. */
   blocking: boolean;
 }

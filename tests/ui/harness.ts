@@ -12,6 +12,7 @@ import { BRIDGE_METHODS, BRIDGE_VERSION, type Lang } from '../../src/shared/brid
 import { ensureHome, type HomeLayout } from '../../src/main/core/home.js';
 import { parseExamConfig, parseMachineConfig, type ExamConfig, type MachineConfig } from '../../src/main/core/config.js';
 import { KioskService, type KioskOptions } from '../../src/main/kiosk/service.js';
+import { startDemoServices } from '../../src/main/kiosk/demo.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const RENDERER_OUT = join(ROOT, 'artifacts', 'ui-build');
@@ -55,7 +56,6 @@ export function testMachine(over: Record<string, unknown> = {}): MachineConfig {
     },
     recording: { segmentSeconds: 2, preset: 'ultrafast', tapFps: 2 },
     detection: { enabled: false },
-    monitors: { enabled: false },
     ...over,
   });
 }
@@ -64,12 +64,23 @@ export function testExam(over: Partial<ExamConfig> = {}): ExamConfig {
   return parseExamConfig({ examId: 'MATH-101-final', title: 'Mathematics 101 — final', durationMinutes: 90, url: 'https://moodle.example.kz/mod/quiz/view.php?id=7', ...over });
 }
 
-export async function startKiosk(o: { machine?: MachineConfig; exam?: ExamConfig; lang?: Lang; extra?: Partial<KioskOptions> } = {}): Promise<Kiosk> {
+/**
+ * A kiosk on a fresh KUZET_HOME. `withServer`: the embedded evidence server (real, on loopback) with this machine
+ * enrolled, and the demo exam page as the exam URL — what `npm start` runs.
+ */
+export async function startKiosk(o: { machine?: MachineConfig; exam?: ExamConfig; lang?: Lang; withServer?: boolean; extra?: Partial<KioskOptions> } = {}): Promise<Kiosk> {
   const homeDir = mkdtempSync(join(tmpdir(), 'kuzet-ui-'));
   const home = ensureHome(homeDir);
   process.env.KUZET_HOME = homeDir;
   process.env.KUZET_MIN_FREE_BYTES ??= String(64 * 1024 * 1024);
-  const service = new KioskService({ machine: o.machine ?? testMachine(), exam: o.exam ?? testExam(), demo: true, home, lang: o.lang, ...o.extra });
+  let machine = o.machine ?? testMachine();
+  let exam = o.exam ?? testExam();
+  const demo = o.withServer ? await startDemoServices(home, 'lab-pc-07') : null;
+  if (demo) {
+    machine = parseMachineConfig({ ...machine, upload: { ...machine.upload, server: demo.serverUrl } });
+    exam = parseExamConfig({ ...exam, url: demo.examUrl });
+  }
+  const service = new KioskService({ machine, exam, demo: true, home, lang: o.lang, ...o.extra });
   const clients = new Set<ServerResponse>();
   const send = (event: string, data: unknown) => { const msg = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`; for (const c of clients) c.write(msg); };
   service.on('state', (s) => send('state', s));
@@ -110,6 +121,7 @@ export async function startKiosk(o: { machine?: MachineConfig; exam?: ExamConfig
     async close() {
       for (const c of clients) c.end();
       await service.close('test-end');
+      await demo?.close();
       await new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections();
       rmSync(homeDir, { recursive: true, force: true });

@@ -9,6 +9,7 @@ import type { LogRecord } from '../core/eventlog.js';
 import type { HomeLayout } from '../core/home.js';
 import type { KeyPair } from '../core/keys.js';
 import type { StopReason } from '../core/session.js';
+import type { Lang } from '../../shared/bridge.js';
 
 export interface SessionLike {
   readonly ctx: SessionContext;
@@ -27,11 +28,24 @@ export interface OpenSessionOptions {
   key?: KeyPair;
 }
 
-/** One line of a pre-check list, as the spine's and the monitors' preflight functions return it. */
-export interface PreflightLine { id: string; ok: boolean; blocking: boolean; detail: string }
+/** One computer check for the list: the spine's (disk, ffmpeg) and the monitors' (processes, VM, displays …). */
+export interface PreflightLine {
+  /** The check id the UI has text for: disk, ffmpeg, processes, vm, remote, displays, devices, foreground, clipboard. */
+  id: string;
+  status: 'ok' | 'warn' | 'fail';
+  blocking: boolean;
+  detail?: string;
+  text?: Partial<Record<Lang, string>>;
+}
 
 export interface UploadProgress { sentBytes: number; totalBytes: number }
-export interface UploadOutcome { receiptId: string }
+export interface UploadOutcome { receiptId: string; receiptPath: string }
+export interface UploadRequest {
+  home: HomeLayout;
+  machine: MachineConfig;
+  onProgress: (p: UploadProgress) => void;
+  signal: AbortSignal;
+}
 
 export interface KioskPorts {
   openSession(o: OpenSessionOptions): Promise<SessionLike>;
@@ -41,8 +55,15 @@ export interface KioskPorts {
   countFaces(rgb: Uint8Array, width: number, height: number): Promise<{ faces: number } | { faces: null; reason: string }>;
   /** Is the evidence server up? Resolves with a short detail, rejects with a reason. */
   pingServer(url: string, signal: AbortSignal): Promise<string>;
-  /** Uploads a sealed bundle and returns the server's verified receipt id. */
-  upload(bundleDir: string, serverUrl: string, onProgress: (p: UploadProgress) => void, signal: AbortSignal): Promise<UploadOutcome>;
+  /** Uploads a sealed bundle and returns the server's verified receipt (its id is what the student writes down). */
+  upload(bundleDir: string, serverUrl: string, o: UploadRequest): Promise<UploadOutcome>;
+}
+
+const MONITOR_CHECK_IDS: Record<string, string> = { process: 'processes', display: 'displays', device: 'devices' };
+
+/** What the student writes down: the first 16 hex digits (64 bits) of the receipt's digest, upper case. */
+export function receiptIdOf(digestHex: string): string {
+  return digestHex.slice(0, 16).toUpperCase();
 }
 
 export function realPorts(): KioskPorts {
@@ -53,7 +74,21 @@ export function realPorts(): KioskPorts {
     },
     async preflight(ctx) {
       const { spinePreflight } = await import('../session/preflight.js');
-      return spinePreflight(ctx);
+      const lines: PreflightLine[] = spinePreflight(ctx).map((i) => ({
+        id: i.id, status: i.ok ? 'ok' : i.blocking ? 'fail' : 'warn', blocking: i.blocking, ...(i.ok ? {} : { detail: i.detail }),
+      }));
+      const mon = await import('../monitors/index.js');
+      const cfg = mon.effectiveMonitorsConfig(ctx.machine, ctx.exam);
+      if (!cfg.enabled) return lines;
+      const res = await mon.preflight(cfg, { emit: (type, data) => { ctx.log.append(type, data); } });
+      for (const it of res.items) {
+        const status = it.status === 'clean' ? 'ok' : it.status === 'blocked' ? 'fail' : 'warn';
+        lines.push({
+          id: MONITOR_CHECK_IDS[it.id] ?? it.id, status, blocking: it.status === 'blocked',
+          ...(it.details.length ? { detail: it.details.join('; ') } : {}), ...(status === 'ok' ? {} : { text: it.title }),
+        });
+      }
+      return lines;
     },
     async countFaces(rgb, width, height) {
       try {
@@ -65,12 +100,20 @@ export function realPorts(): KioskPorts {
       }
     },
     async pingServer(url, signal) {
-      const res = await fetch(new URL('/', url), { signal, redirect: 'manual' });
-      await res.body?.cancel();
-      return `HTTP ${res.status}`;
+      const { API_PREFIX } = await import('../server/protocol.js');
+      const res = await fetch(`${url.replace(/\/+$/, '')}${API_PREFIX}/health`, { signal, redirect: 'manual' });
+      const body = (await res.json().catch(() => null)) as { ok?: boolean; version?: string } | null;
+      if (!res.ok || !body?.ok) throw new Error(`the server answered HTTP ${res.status} to its health check`);
+      return `Kuzet server ${body.version ?? ''}`.trim();
     },
-    async upload() {
-      throw Object.assign(new Error('the upload module is not available in this build'), { code: 'UPLOAD_UNAVAILABLE' });
+    async upload(bundleDir, serverUrl, o) {
+      const { uploadBundle } = await import('../upload/bundle.js');
+      const { receiptDigest } = await import('../server/protocol.js');
+      const r = await uploadBundle(bundleDir, serverUrl, {
+        home: o.home, upload: o.machine.upload, signal: o.signal,
+        onProgress: (p) => o.onProgress({ sentBytes: p.bytesDone, totalBytes: p.bytesTotal }),
+      });
+      return { receiptId: receiptIdOf(receiptDigest(r.receipt)), receiptPath: r.receiptPath };
     },
   };
 }

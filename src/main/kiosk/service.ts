@@ -70,17 +70,12 @@ export function warningFor(rec: LogRecord): string | null {
     };
     return map[String(d.type)] ?? 'generic';
   }
-  if (t.startsWith('monitor.')) {
-    if (/\.(tick|sample|started|stopped|snapshot|baseline|stats)$/.test(t)) return null;
-    if (d.violation === false || d.severity === 'info') return null;
-    if (/process|app/.test(t)) return 'process';
-    if (/foreground|window|focus/.test(t)) return 'window';
-    if (/display|screen|monitor\.vm/.test(t)) return 'display';
-    if (/hid|usb|device|audio/.test(t)) return 'device';
-    if (/clipboard/.test(t)) return 'clipboard';
-    return 'generic';
-  }
-  return null;
+  const monitor: Record<string, string> = {
+    'monitor.foreground.away': 'window', 'monitor.process.found': 'process', 'monitor.process.terminate_failed': 'process',
+    'monitor.display.changed': 'display', 'monitor.device.added': 'device', 'monitor.device.removed': 'device', 'monitor.device.changed': 'device',
+    'monitor.clipboard.paste_blocked': 'clipboard', 'monitor.clipboard.outside_copy': 'clipboard', 'monitor.clipboard.paste_outside': 'clipboard',
+  };
+  return monitor[t] ?? null;
 }
 
 export class KioskService extends EventEmitter<KioskEvents> {
@@ -130,6 +125,11 @@ export class KioskService extends EventEmitter<KioskEvents> {
 
   getState(): KioskState {
     return structuredClone(this.state);
+  }
+
+  /** The exam config (the shell builds its allowlist from it). */
+  get examConfig(): ExamConfig {
+    return this.exam;
   }
 
   get sessionContext() {
@@ -281,17 +281,8 @@ export class KioskService extends EventEmitter<KioskEvents> {
         return;
       }
       list.delete('monitors');
-      const groups = new Map<string, PreflightLine[]>();
-      for (const l of lines) {
-        const id = preflightGroup(l.id);
-        groups.set(id, [...(groups.get(id) ?? []), l]);
-      }
-      for (const [id, ls] of groups) {
-        const bad = ls.filter((l) => !l.ok);
-        const blocking = bad.some((l) => l.blocking);
-        set(item(id, bad.length === 0 ? 'ok' : blocking ? 'fail' : 'warn', blocking, bad.map((l) => l.detail).join('; ') || undefined));
-      }
-      if (groups.size === 0) this.update({ checks: [...list.values()] });
+      for (const l of lines) set({ ...item(l.id, l.status, l.blocking, l.detail), ...(l.text ? { text: l.text } : {}) });
+      if (lines.length === 0) this.update({ checks: [...list.values()] });
     })();
 
     const serverTask = (async () => {
@@ -383,12 +374,15 @@ export class KioskService extends EventEmitter<KioskEvents> {
     let last = 0;
     this.update({ finish: { phase: 'uploading', sentBytes: 0, totalBytes: 0, bundleDir, manifestSha256 } });
     try {
-      const out = await this.ports.upload(bundleDir, server, (p) => {
-        const t = this.now();
-        if (t - last < 200 && p.sentBytes < p.totalBytes) return;
-        last = t;
-        this.update({ finish: { phase: 'uploading', sentBytes: p.sentBytes, totalBytes: p.totalBytes, bundleDir, manifestSha256 } });
-      }, this.uploadAbort.signal);
+      const out = await this.ports.upload(bundleDir, server, {
+        home: this.session!.ctx.home, machine: this.machine, signal: this.uploadAbort.signal,
+        onProgress: (p) => {
+          const t = this.now();
+          if (t - last < 200 && p.sentBytes < p.totalBytes) return;
+          last = t;
+          this.update({ finish: { phase: 'uploading', sentBytes: p.sentBytes, totalBytes: p.totalBytes, bundleDir, manifestSha256 } });
+        },
+      });
       const total = this.state.finish?.totalBytes ?? 0;
       this.update({ screen: 'done', released: true, finish: { phase: 'done', sentBytes: total, totalBytes: total, bundleDir, manifestSha256, receiptId: out.receiptId } });
       this.emit('released');
@@ -564,14 +558,6 @@ function toBridgeError(e: unknown): BridgeError {
   if (isKuzetError(e)) return { code: e.code, message: e.message };
   const code = (e as { code?: unknown })?.code;
   return { code: typeof code === 'string' ? code : 'INTERNAL', message: (e as Error)?.message ?? String(e) };
-}
-
-function preflightGroup(id: string): string {
-  if (/process|app|deny/i.test(id)) return 'processes';
-  if (/display|screen|monitor/i.test(id)) return 'displays';
-  if (/hid|usb|device|keyboard|mouse|audio/i.test(id)) return 'devices';
-  if (/vm|virtual/i.test(id)) return 'vm';
-  return id.includes('.') ? id.split('.')[0]! : id;
 }
 
 function describeSource(m: MachineConfig, src: SourceId): string {

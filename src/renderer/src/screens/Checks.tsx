@@ -30,7 +30,8 @@ export function Checks({ state, previews }: { state: KioskState; previews: Parti
             <span className="icon" aria-hidden>{ICON[c.status]}</span>
             <div>
               <div className="check-title">{t(c.titleKey)} <span className="chip">{t(`checks.status.${c.status}`)}</span></div>
-              {c.fixKey && c.status !== 'pending' && <div className="fix">{t(c.fixKey)}</div>}
+              {c.status !== 'pending' && c.status !== 'ok' && (c.text?.[state.lang] ? <div className="fix">{c.text[state.lang]}</div>
+                : c.fixKey ? <div className="fix">{t(c.fixKey)}</div> : null)}
               {c.detail && c.status !== 'ok' && <div className="small">{c.detail}</div>}
             </div>
           </li>

@@ -1,0 +1,43 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { verifyBundle } from '../../src/main/evidence/verify.js';
+import { receiptDigest, type Receipt } from '../../src/main/server/protocol.js';
+import type { BridgeResult, KioskState } from '../../src/shared/bridge.js';
+import { startKiosk, type Kiosk } from '../ui/harness.js';
+
+let k: Kiosk | null = null;
+afterEach(async () => { await k?.close(); k = null; });
+
+const ok = (r: BridgeResult<unknown>): KioskState => {
+  if (!r.ok) throw new Error(`bridge error: ${JSON.stringify(r.error)}`);
+  return r.value as KioskState;
+};
+
+describe('kiosk finish against the real embedded evidence server', () => {
+  it('seals, uploads with progress, and releases only with the verified receipt id', async () => {
+    k = await startKiosk({ withServer: true });
+    const progress: KioskState['finish'][] = [];
+    k.service.on('state', (s) => { if (s.finish) progress.push(s.finish); });
+    let s = ok(await k.service.invoke('identify', [{ studentId: 'S3001', examCode: 'E' }]));
+    s = ok(await k.service.invoke('runChecks', []));
+    expect(s.checks.find((c) => c.id === 'server')).toMatchObject({ status: 'ok' });
+    expect(s.checksPassed, JSON.stringify(s.checks)).toBe(true);
+    ok(await k.service.invoke('confirmChecks', []));
+    ok(await k.service.invoke('acceptRules', []));
+    s = ok(await k.service.invoke('finish', []));
+    expect(s.finish, JSON.stringify(s.finish)).toMatchObject({ phase: 'done' });
+    expect(s.released).toBe(true);
+    const phases = progress.map((p) => p!.phase);
+    expect(phases.indexOf('sealing')).toBeLessThan(phases.indexOf('uploading'));
+    expect(phases.at(-1)).toBe('done');
+    expect(s.finish!.totalBytes).toBeGreaterThan(0);
+    // The id shown is the receipt's digest prefix; the receipt was stored and verifies the bundle's manifest.
+    const receiptFile = `${k.home.root}/receipts/${s.sessionId}.receipt.json`;
+    expect(existsSync(receiptFile)).toBe(true);
+    const receipt = JSON.parse(readFileSync(receiptFile, 'utf8')) as Receipt;
+    expect(s.finish!.receiptId).toBe(receiptDigest(receipt).slice(0, 16).toUpperCase());
+    const payload = JSON.parse(Buffer.from(receipt.payload, 'base64').toString('utf8')) as { manifestSha256: string };
+    expect(payload.manifestSha256).toBe(s.finish!.manifestSha256);
+    if (existsSync(s.finish!.bundleDir!)) expect((await verifyBundle(s.finish!.bundleDir!)).ok).toBe(true);
+  });
+});
