@@ -167,7 +167,7 @@ export function buildRunArgs(p: {
   const args = ['-hide_banner', '-nostats', '-loglevel', 'info', '-n', ...inputArgs(id, cfg, p.env)];
 
   const fmtOpts = ['flush_packets=1'];
-  if (ext === 'mp4') fmtOpts.push('movflags=+frag_keyframe+empty_moov+default_base_moof', 'frag_duration=1000000');
+  if (ext === 'mp4') fmtOpts.push('movflags=+frag_keyframe+empty_moov+default_base_moof', 'frag_duration=500000');
   const segmentArgs = [
     '-f', 'segment',
     '-segment_time', String(seg),

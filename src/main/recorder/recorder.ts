@@ -164,6 +164,7 @@ class SourceRunner {
   segments = 0;
   bytes = 0;
   lastError: string | null = null;
+  lastExit: { code: number | null; signal: string | null } | null = null;
   private readonly logged = new Set<string>();
   private chain: Promise<void> = Promise.resolve();
   private restartTimer: NodeJS.Timeout | null = null;
@@ -379,7 +380,9 @@ class SourceRunner {
     const expected = this.state === 'stopping';
     const { code, signal } = run.exit ?? { code: null, signal: null };
     const stderrTail = run.stderr.slice(-STDERR_LINES).join('\n').slice(-3000);
-    this.rec.append('recorder.exited', { source: this.id, run: run.n, code, signal, stderrTail, expected, ...(run.ending ? { reason: run.ending } : {}) });
+    // An exit we asked for is reported by recorder.stopped; recorder.exited means ffmpeg stopped on its own (or was killed).
+    if (!expected) this.rec.append('recorder.exited', { source: this.id, run: run.n, code, signal, stderrTail, expected, ...(run.ending ? { reason: run.ending } : {}) });
+    this.lastExit = { code, signal };
     this.rec.emit('exited', { source: this.id, run: run.n, code, signal, stderrTail, expected });
     if (!expected) {
       const { code: ecode, hint } = classifyFailure(stderrTail);
@@ -480,7 +483,7 @@ class SourceRunner {
     await this.chain;
     this.state = 'stopped';
     this.hub?.end();
-    this.rec.append('recorder.stopped', { source: this.id, segments: this.segments, bytes: this.bytes, restarts: this.restarts });
+    this.rec.append('recorder.stopped', { source: this.id, segments: this.segments, bytes: this.bytes, restarts: this.restarts, exit: this.lastExit });
     this.rec.emit('stopped', { source: this.id });
   }
 

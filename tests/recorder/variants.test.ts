@@ -1,0 +1,54 @@
+/** fMP4 segments (incl. a kill -9 mid-segment) and a microphone source (lavfi sine → AAC in TS). */
+import { afterAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { Recorder } from '../../src/main/recorder/index.js';
+import { probe, quickConfig, segEvents, sha256File, sleep, tempSession } from './helpers.js';
+import { spawnSync } from 'node:child_process';
+
+function audioSeconds(path: string): number {
+  const r = spawnSync('ffprobe', ['-v', 'error', '-select_streams', 'a:0', '-show_entries', 'stream=codec_name:format=duration', '-of', 'json', path], { encoding: 'utf8' });
+  const j = JSON.parse(r.stdout || '{}') as { streams?: { codec_name?: string }[]; format?: { duration?: string } };
+  return j.streams?.[0]?.codec_name === 'aac' ? Number(j.format?.duration) : NaN;
+}
+
+describe('fMP4 container and microphone', () => {
+  const s = tempSession();
+  afterAll(() => s.log.close());
+
+  it('records playable fMP4 face segments (a killed one included) and AAC mic segments', async () => {
+    const config = quickConfig({
+      sources: { room: { kind: 'none' }, screen: { kind: 'none' }, mic: { kind: 'lavfi', pattern: 'sine=frequency=440:sample_rate=48000' } },
+      recording: { container: 'mp4', segmentSeconds: 2, restartDelayMs: 200 },
+    });
+    const rec = new Recorder({ dir: s.dir, log: s.log, config });
+    await rec.start();
+    await once(rec, 'segment');
+    await sleep(1500);
+    process.kill(rec.stats().face!.pid!, 'SIGKILL');
+    await once(rec, 'started');
+    await sleep(2500);
+    await rec.stop();
+
+    const face = segEvents(s.log, 'face');
+    expect(face.map((x) => x.index)).toEqual(face.map((_, i) => i));
+    expect(face.every((x) => x.file.endsWith('.mp4'))).toBe(true);
+    expect(face.filter((x) => x.partial)).toHaveLength(1);
+    for (const seg of face) {
+      expect(sha256File(join(s.dir, seg.file))).toBe(seg.sha256);
+      const p = probe(join(s.dir, seg.file));
+      expect(p.ok, `${seg.file}${seg.partial ? ' (killed mid-segment)' : ''}: ${p.err}`).toBe(true);
+    }
+    const mic = segEvents(s.log, 'mic');
+    expect(mic.length).toBeGreaterThanOrEqual(2);
+    let total = 0;
+    for (const seg of mic) {
+      expect(seg.file).toMatch(/^media\/mic\/seg-\d{5}\.mp4$/);
+      const d = audioSeconds(join(s.dir, seg.file));
+      expect(d, seg.file).toBeGreaterThan(0);
+      total += d;
+    }
+    expect(Math.abs(total - mic.reduce((a, x) => a + x.duration!, 0))).toBeLessThan(0.5);
+    expect(rec.stats().mic!.tap).toBeNull();
+  });
+});
