@@ -140,7 +140,7 @@ export class DetectorPool extends EventEmitter {
   private send(slot: Slot, p: Pending): void {
     slot.busy = p;
     const f = p.frame;
-    const copy = f.data.slice(); // the tap may reuse its buffer; transfer a private copy
+    const copy = new Uint8Array(f.data); // a real copy (Buffer#slice is a view): the tap and snapshots keep theirs
     const msg: WorkerRequest = { type: 'frame', id: p.id, width: f.width, height: f.height, data: copy.buffer as ArrayBuffer, options: p.options };
     slot.worker.postMessage(msg, [copy.buffer as ArrayBuffer]);
   }

@@ -64,3 +64,6 @@ export function isSafeBundlePath(p: string): boolean {
   if (p.startsWith('/') || p.includes('\\') || p.includes('\0') || /^[A-Za-z]:/.test(p)) return false;
   return p.split('/').every((part) => part !== '' && part !== '.' && part !== '..');
 }
+
+/** Recording segments (announced by `segment.closed`); other files under media/ (segment lists) are informational. */
+export const SEGMENT_FILE = /^media\/[a-z]+\/seg-\d{5,}\.(ts|mp4|m4s)$/;

@@ -7,7 +7,7 @@ import { signEnvelope, type KeyPair } from '../core/keys.js';
 import { APP_VERSION } from '../core/version.js';
 import {
   BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, LOG_FILE, MANIFEST_FILE, MANIFEST_PAYLOAD_TYPE, PUBLIC_KEY_FILE, SELF_FILES,
-  SESSION_STATE_FILE, SIGNATURE_FILE, type Manifest, type ManifestFile, type StreamSummary,
+  SEGMENT_FILE, SESSION_STATE_FILE, SIGNATURE_FILE, type Manifest, type ManifestFile, type StreamSummary,
 } from './format.js';
 import { hashFile, listFiles } from './hash.js';
 
@@ -101,7 +101,7 @@ export async function sealSession(opts: SealOptions): Promise<SealResult> {
     }
   }
   for (const rel of hashed.keys()) {
-    if (rel.startsWith('media/') && !logged.has(rel)) log.append('evidence.unlogged_media', { file: rel, ...hashed.get(rel) });
+    if (SEGMENT_FILE.test(rel) && !logged.has(rel)) log.append('evidence.unlogged_media', { file: rel, ...hashed.get(rel) });
   }
 
   const features = [...before].reverse().find((r) => r.type === 'session.features')?.data as

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { verifyLogText, type LogRecord } from '../core/eventlog.js';
 import { keyIdOf, publicKeyFromPem, verifyEnvelope } from '../core/keys.js';
-import { BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, LOG_FILE, MANIFEST_FILE, MANIFEST_PAYLOAD_TYPE, PUBLIC_KEY_FILE, SELF_FILES, SIGNATURE_FILE, isSafeBundlePath, type Manifest } from './format.js';
+import { BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, LOG_FILE, MANIFEST_FILE, MANIFEST_PAYLOAD_TYPE, PUBLIC_KEY_FILE, SEGMENT_FILE, SELF_FILES, SIGNATURE_FILE, isSafeBundlePath, type Manifest } from './format.js';
 import { hashFile, listFiles } from './hash.js';
 
 export type ProblemKind = 'bundle' | 'signature' | 'key' | 'manifest' | 'file' | 'event' | 'segment';
@@ -188,7 +188,7 @@ export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promi
   }
   report.checked.segments = segs.length;
   for (const rel of listed.keys()) {
-    if (rel.startsWith('media/') && !announced.has(rel)) add({ kind: 'segment', path: rel, message: `${rel} was never announced by a segment.closed event` });
+    if (SEGMENT_FILE.test(rel) && !announced.has(rel)) add({ kind: 'segment', path: rel, message: `${rel} was never announced by a segment.closed event` });
   }
   const altered = records.filter((r) => r.type === 'evidence.changed' || r.type === 'evidence.missing');
   for (const r of altered) warnings.push(`at sealing, ${(r.data as { file: string }).file} was ${r.type === 'evidence.changed' ? 'different from' : 'missing compared with'} its segment.closed record (event ${r.seq})`);
