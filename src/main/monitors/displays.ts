@@ -54,7 +54,7 @@ export class XrandrSource implements DisplaySource {
   readonly name = 'xrandr';
   constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
   async list(): Promise<DisplayInfo[]> {
-    const r = await run('xrandr', ['--current'], { env: { ...cLocaleEnv(), DISPLAY: this.env.DISPLAY ?? '' }, timeoutMs: 5000 });
+    const r = await run('xrandr', ['--current'], { env: cLocaleEnv(this.env), timeoutMs: 5000 });
     if (!r.ok) {
       if (r.missing) throw new SourceUnavailable('xrandr is not installed (Debian: apt-get install x11-xserver-utils)');
       if (/can't open display|cannot open display/i.test(r.stderr + r.error)) throw new SourceUnavailable(`no X display (DISPLAY=${this.env.DISPLAY ?? 'unset'})`);

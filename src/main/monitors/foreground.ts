@@ -148,7 +148,7 @@ export class X11ForegroundSource implements ForegroundSource {
     if (id === null) return null;
     if (this.cache && this.cache.id === id && now - this.cache.at < maxAgeMs) return this.cache.info;
     this.spawns++;
-    const r = await run('xprop', ['-id', id, ...WINDOW_PROPS], { env: cLocaleEnv(), timeoutMs: 3000 });
+    const r = await run('xprop', ['-id', id, ...WINDOW_PROPS], { env: cLocaleEnv(this.opts.env), timeoutMs: 3000 });
     let info: WindowInfo | null;
     if (!r.ok) {
       if (/BadWindow/i.test(r.stderr + r.error)) info = null; // the window closed between the focus event and the lookup
@@ -173,7 +173,7 @@ export class GetWindowsSource implements ForegroundSource {
       w = await activeWindow({ accessibilityPermission: false, screenRecordingPermission: true });
     } catch (e) {
       // get-windows rejects on Linux for a window without _NET_WM_PID; report what we can.
-      throw new Error(`get-windows: ${errMsg(e)}`);
+      throw new Error(`get-windows: ${errMsg(e)}`, { cause: e });
     }
     if (!w) return null;
     const bundle = (w.owner as { bundleId?: string }).bundleId;

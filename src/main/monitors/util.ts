@@ -30,8 +30,8 @@ export function run(cmd: string, args: string[], opts: { timeoutMs?: number; env
 }
 
 /** The C locale for tools whose output we parse (pactl, xrandr translate their labels otherwise). */
-export function cLocaleEnv(): NodeJS.ProcessEnv {
-  return { ...process.env, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8', LANGUAGE: '' };
+export function cLocaleEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...base, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8', LANGUAGE: '' };
 }
 
 export function hasTool(name: string): boolean {
