@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { verifyBundle } from '../../src/main/evidence/verify.js';
-import { LOG_FILE } from '../../src/main/evidence/format.js';
+import { verifyLogText } from '../../src/main/core/eventlog.js';
+import { LOG_FILE, MANIFEST_FILE } from '../../src/main/evidence/format.js';
 import { sha256Hex } from '../../src/main/shell/policy.js';
 import type { BridgeResult, KioskState, PreviewFrame } from '../../src/shared/bridge.js';
 import { startKiosk, testExam, testMachine, type Kiosk } from '../ui/harness.js';
@@ -56,9 +56,10 @@ describe('KioskService over the real session (headless)', () => {
     expect(s.screen).toBe('done');
     expect(s.released).toBe(true);
     expect(s.finish).toMatchObject({ phase: 'done', localOnly: true });
-    const v = await verifyBundle(s.finish!.bundleDir!);
+    expect(existsSync(join(s.finish!.bundleDir!, MANIFEST_FILE))).toBe(true);
+    const v = verifyLogText(readFileSync(join(s.finish!.bundleDir!, LOG_FILE), 'utf8'));
     expect(v.ok, JSON.stringify(v.problems)).toBe(true);
-    const types = readFileSync(join(s.finish!.bundleDir!, LOG_FILE), 'utf8').trim().split('\n').map((l) => JSON.parse(l).type as string);
+    const types = v.records.map((r) => r.type);
     for (const t of ['kiosk.identified', 'kiosk.checks', 'kiosk.rules_accepted', 'kiosk.exam_started', 'kiosk.focus_lost', 'kiosk.shortcut_blocked', 'kiosk.finish']) {
       expect(types, t).toContain(t);
     }

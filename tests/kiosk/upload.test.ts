@@ -18,7 +18,8 @@ describe('kiosk finish against the real embedded evidence server', () => {
     k = await startKiosk({ withServer: true });
     const progress: KioskState['finish'][] = [];
     k.service.on('state', (s) => { if (s.finish) progress.push(s.finish); });
-    let s = ok(await k.service.invoke('identify', [{ studentId: 'S3001', examCode: 'E' }]));
+    ok(await k.service.invoke('identify', [{ studentId: 'S3001', examCode: 'E' }]));
+    let s: KioskState;
     s = ok(await k.service.invoke('runChecks', []));
     expect(s.checks.find((c) => c.id === 'server')).toMatchObject({ status: 'ok' });
     expect(s.checksPassed, JSON.stringify(s.checks)).toBe(true);

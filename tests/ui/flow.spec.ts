@@ -11,7 +11,7 @@ import { resources } from '../../src/shared/i18n/index.js';
 import { verifyLogText } from '../../src/main/core/eventlog.js';
 import { LOG_FILE } from '../../src/main/evidence/format.js';
 import { sha256Hex } from '../../src/main/shell/policy.js';
-import { shotPath, startKiosk, testExam, webPreload, type Kiosk } from './harness.js';
+import { shotPath, startKiosk, testExam, testMachine, webPreload, type Kiosk } from './harness.js';
 
 let kiosk: Kiosk | null = null;
 test.afterEach(async () => { await kiosk?.close(); kiosk = null; });
@@ -31,7 +31,7 @@ const FLOW_LANGS: Lang[] = ['kk', 'ru', 'en'];
 for (const lang of FLOW_LANGS) {
   test(`full student flow in ${lang}`, async ({ page }) => {
     const T = resources[lang].translation;
-    kiosk = await startKiosk({ exam: testExam({ exitCodeSha256: sha256Hex('proctor-7') }) });
+    kiosk = await startKiosk({ withServer: true, exam: testExam({ exitCodeSha256: sha256Hex('proctor-7') }) });
     await open(page, kiosk);
     const shot = async (n: number, name: string) => page.screenshot({ path: shotPath(`${lang}-${n}-${name}`), fullPage: true });
 
@@ -81,18 +81,73 @@ for (const lang of FLOW_LANGS) {
     await shot(4, 'exam-confirm');
     await page.getByTestId('finish-yes').click();
 
-    // 5. Finish: sealed, then released with the result shown.
-    await expect(page.getByTestId('screen-finish')).toHaveAttribute('data-phase', 'done');
-    await expect(page.getByTestId('local-only')).toHaveText(T.finish.localOnly);
-    await expect(page.getByTestId('close')).toBeVisible();
-    await shot(5, 'done');
+    // 5. Finish: sealed, uploaded to the embedded evidence server, released only with the receipt id shown.
+    await expect(page.getByTestId('screen-finish')).toHaveAttribute('data-phase', 'done', { timeout: 60_000 });
     const st = kiosk.service.getState();
     expect(st).toMatchObject({ released: true, screen: 'done', lang });
+    expect(st.finish?.receiptId).toMatch(/^[0-9A-F]{16}$/);
+    await expect(page.getByTestId('receipt-id')).toHaveAttribute('data-value', st.finish!.receiptId!);
+    await expect(page.getByTestId('receipt-id')).toHaveText(st.finish!.receiptId!.replace(/(.{4})(?=.)/g, '$1 '));
+    await expect(page.getByTestId('close')).toBeVisible();
+    await shot(5, 'done');
     const log = readFileSync(join(st.finish!.bundleDir!, LOG_FILE), 'utf8');
     const v = verifyLogText(log);
     expect(v.ok, JSON.stringify(v.problems)).toBe(true);
     const types = v.records.map((r) => r.type);
     for (const t of ['kiosk.language', 'kiosk.identified', 'kiosk.checks', 'kiosk.rules_accepted', 'kiosk.exam_started', 'kiosk.focus_lost', 'kiosk.finish']) expect(types, t).toContain(t);
+    const quit = new Promise<void>((r) => kiosk!.service.once('quit', () => r()));
     await page.getByTestId('close').click();
+    await quit;
   });
 }
+
+test('a covered room camera keeps the student on the checks screen, with the fix in plain language (ru)', async ({ page }) => {
+  const T = resources.ru.translation;
+  kiosk = await startKiosk({
+    lang: 'ru',
+    machine: testMachine({ sources: {
+      face: { kind: 'lavfi', pattern: 'testsrc2', width: 320, height: 240, fps: 10 },
+      room: { kind: 'lavfi', pattern: 'color=c=black', width: 320, height: 240, fps: 10 },
+      screen: { kind: 'lavfi', pattern: 'testsrc', width: 320, height: 240, fps: 5 },
+    } }),
+  });
+  await open(page, kiosk);
+  await page.getByTestId('field-studentId').fill('S2024-77');
+  await page.getByTestId('field-examCode').fill('X');
+  await page.getByTestId('identify-submit').click();
+  await expect(page.getByTestId('check-room.desk')).toHaveAttribute('data-status', 'fail');
+  await expect(page.getByTestId('check-room.desk')).toContainText(T.checks.items.room_desk.fix);
+  await expect(page.getByText(T.checks.blocked)).toBeVisible();
+  await expect(page.getByTestId('checks-next')).toBeDisabled();
+  await page.screenshot({ path: shotPath('ru-2-checks-blocked'), fullPage: true });
+  // "Check again" runs the real checks again; the camera is still covered, so the student stays.
+  await page.getByTestId('checks-run').click();
+  await expect(page.getByTestId('checks-run')).toBeEnabled();
+  await expect(page.getByTestId('checks-next')).toBeDisabled();
+  expect(kiosk.service.getState().screen).toBe('checks');
+});
+
+test('the proctor exit code releases the kiosk mid-exam; a wrong code does not (en)', async ({ page }) => {
+  const T = resources.en.translation;
+  kiosk = await startKiosk({ lang: 'en', exam: testExam({ exitCodeSha256: sha256Hex('proctor-7') }) });
+  await open(page, kiosk);
+  await page.getByTestId('field-studentId').fill('S2024-88');
+  await page.getByTestId('field-examCode').fill('X');
+  await page.getByTestId('identify-submit').click();
+  await expect(page.getByTestId('checks-next')).toBeEnabled();
+  await page.getByTestId('checks-next').click();
+  await page.getByTestId('rules-accept').check();
+  await page.getByTestId('rules-start').click();
+  await page.getByTestId('proctor-open').click();
+  await page.getByTestId('proctor-code').fill('1234');
+  await page.getByTestId('proctor-submit').click();
+  await expect(page.getByRole('alert')).toHaveText(T.errors.EXIT_CODE);
+  expect(kiosk.service.getState()).toMatchObject({ screen: 'exam', released: false });
+  await page.screenshot({ path: shotPath('en-4-exam-proctor-wrong') });
+  await page.getByTestId('proctor-code').fill('proctor-7');
+  await page.getByTestId('proctor-submit').click();
+  await expect(page.getByTestId('screen-finish')).toHaveAttribute('data-phase', 'done');
+  await expect(page.getByTestId('close')).toBeVisible();
+  expect(kiosk.service.getState()).toMatchObject({ screen: 'done', released: true });
+  await page.screenshot({ path: shotPath('en-5-proctor-exit') });
+});

@@ -5,6 +5,9 @@ import { call, errorOf } from '../bridge.js';
 import { useErrorText } from '../i18n.js';
 
 const ICON = { ok: '✓', warn: '!', fail: '✕', pending: '…' } as const;
+/** Problems first: what the student must fix is at the top, without scrolling. */
+const ORDER = { fail: 0, warn: 1, pending: 2, ok: 3 } as const;
+const short = (s: string) => (s.length > 140 ? `${s.slice(0, 139)}…` : s);
 
 export function Checks({ state, previews }: { state: KioskState; previews: Partial<Record<'face' | 'room', PreviewFrame>> }) {
   const { t } = useTranslation();
@@ -25,14 +28,14 @@ export function Checks({ state, previews }: { state: KioskState; previews: Parti
         ))}
       </div>
       <ul className="checklist">
-        {state.checks.map((c) => (
+        {[...state.checks].sort((a, b) => ORDER[a.status] - ORDER[b.status]).map((c) => (
           <li key={c.id} className={`check ${c.status}`} data-testid={`check-${c.id}`} data-status={c.status}>
             <span className="icon" aria-hidden>{ICON[c.status]}</span>
             <div>
               <div className="check-title">{t(c.titleKey)} <span className="chip">{t(`checks.status.${c.status}`)}</span></div>
               {c.status !== 'pending' && c.status !== 'ok' && (c.text?.[state.lang] ? <div className="fix">{c.text[state.lang]}</div>
                 : c.fixKey ? <div className="fix">{t(c.fixKey)}</div> : null)}
-              {c.detail && c.status !== 'ok' && <div className="small">{c.detail}</div>}
+              {c.detail && c.status !== 'ok' && <div className="small" title={c.detail}>{short(c.detail)}</div>}
             </div>
           </li>
         ))}
