@@ -69,6 +69,7 @@ describe('recording face + room + screen', () => {
       const wall = (stopAt - t0) / 1000 - segs[0]!.start!;
       const spawned = records(s.log).find((r) => r.type === 'recorder.started' && (r.data as { source: string }).source === source)!;
       expect(segs[0]!.start! - (spawned.wall - t0) / 1000, 'ffmpeg start-up').toBeLessThan(8);
+      console.log(`${source} (${source === 'screen' ? screenKind : 'lavfi'}): ${segs.length} segments, ${total.toFixed(2)} s recorded, ${wall.toFixed(2)} s wall`);
       expect(Math.abs(wall - total), `${source} (${source === 'screen' ? screenKind : 'lavfi'}): ${total.toFixed(2)} s recorded in ${wall.toFixed(2)} s`).toBeLessThan(1);
     }
   });

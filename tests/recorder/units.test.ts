@@ -57,6 +57,7 @@ describe('ffmpeg command line', () => {
     expect(inputArgs('face', { kind: 'dshow', device: 'Integrated Camera', ...base })).toContain('video=Integrated Camera');
     expect(inputArgs('mic', { kind: 'dshow', device: 'Microphone (Realtek)', ...base })).toContain('audio=Microphone (Realtek)');
     expect(inputArgs('screen', { kind: 'gdigrab', ...base })).toContain('desktop');
+    expect(inputArgs('screen', { kind: 'x11grab', ...base }, { DISPLAY: ':5' }).slice(0, 4)).toEqual(['-probesize', '32', '-analyzeduration', '0']);
     expect(inputArgs('screen', { kind: 'ddagrab', device: '1', ...base }).at(-1)).toBe('ddagrab=output_idx=1:framerate=15,hwdownload,format=bgra');
     expect(inputArgs('face', { kind: 'avfoundation', device: '0', ...base }).at(-1)).toBe('0');
     expect(inputArgs('mic', { kind: 'avfoundation', device: '0', ...base }).at(-1)).toBe(':0');
