@@ -461,8 +461,10 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
     };
     if (!ok) {
       if (reasons.length === 0) reasons.push('the bundle did not verify');
-      db.updateSession(sid, { ...common, status: 'quarantined', reasons: JSON.stringify(reasons), manifest_sha256: manifestBytes ? sha256Hex(manifestBytes) : null });
-      db.addVerdict(sid, now, 'quarantined', manifestBytes ? sha256Hex(manifestBytes) : null, reasons, warnings);
+      db.durably(() => {
+        db.updateSession(sid, { ...common, status: 'quarantined', reasons: JSON.stringify(reasons), manifest_sha256: manifestBytes ? sha256Hex(manifestBytes) : null });
+        db.addVerdict(sid, now, 'quarantined', manifestBytes ? sha256Hex(manifestBytes) : null, reasons, warnings);
+      });
       writeFileDurable(join(paths.verdicts, `${sid}.json`), JSON.stringify({ session: sid, status: 'quarantined', at: now, reasons, warnings }, null, 2) + '\n');
       log(`session ${sid}: QUARANTINED — ${reasons[0]}`);
       return { status: 'quarantined', reasons, warnings };
@@ -477,8 +479,10 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
     };
     const receipt = signEnvelope(RECEIPT_PAYLOAD_TYPE, Buffer.from(canonicalize(payload), 'utf8'), key) as Receipt;
     writeFileDurable(join(paths.receipts, `${sid}.json`), JSON.stringify(receipt, null, 2) + '\n');
-    db.updateSession(sid, { ...common, status: 'verified', reasons: null, manifest_sha256: payload.manifestSha256, receipt: JSON.stringify(receipt), verified_at: now });
-    db.addVerdict(sid, now, 'verified', payload.manifestSha256, [], warnings);
+    db.durably(() => {
+      db.updateSession(sid, { ...common, status: 'verified', reasons: null, manifest_sha256: payload.manifestSha256, receipt: JSON.stringify(receipt), verified_at: now });
+      db.addVerdict(sid, now, 'verified', payload.manifestSha256, [], warnings);
+    });
     log(`session ${sid}: verified, ${files.length} files, receipt signed`);
     return { status: 'verified', receipt };
   }

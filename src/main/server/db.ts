@@ -163,15 +163,27 @@ export class ServerDb {
       throw new KuzetError('DB_OPEN', `Cannot open the server index ${path}: ${(e as Error).message}`, { path });
     }
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
+    // Per-upload bookkeeping commits without a disk flush (WAL + NORMAL survives a process crash; a power cut can
+    // lose the last commits, which the lazy finalise and the clients' retries rebuild). `durably()` flushes: the
+    // server uses it for verdicts and receipts, which must never be lost once announced.
+    this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('foreign_keys = ON');
     this.db.exec(SCHEMA);
-    const v = this.db.prepare('SELECT value FROM meta WHERE key = ?').get('schemaVersion') as { value: string } | undefined;
-    if (!v) this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schemaVersion', String(DB_SCHEMA_VERSION));
+    const v = this.stmt('SELECT value FROM meta WHERE key = ?').get('schemaVersion') as { value: string } | undefined;
+    if (!v) this.stmt('INSERT INTO meta (key, value) VALUES (?, ?)').run('schemaVersion', String(DB_SCHEMA_VERSION));
     else if (Number(v.value) > DB_SCHEMA_VERSION) {
       throw new KuzetError('DB_VERSION', `The server index ${path} has schema version ${v.value}; this Kuzet reads ${DB_SCHEMA_VERSION}. Upgrade Kuzet.`);
     }
+  }
+
+  private readonly stmts = new Map<string, Database.Statement>();
+
+  /** Prepared statements are cached: preparing costs more than running most of these queries. */
+  private stmt(sql: string): Database.Statement {
+    let st = this.stmts.get(sql);
+    if (!st) { st = this.db.prepare(sql); this.stmts.set(sql, st); }
+    return st;
   }
 
   close(): void {
@@ -182,80 +194,86 @@ export class ServerDb {
     return this.db.transaction(fn)();
   }
 
+  /** Runs `fn` in a transaction whose commit is flushed to disk (synchronous = FULL for this commit). */
+  durably<T>(fn: () => T): T {
+    this.db.pragma('synchronous = FULL');
+    try { return this.db.transaction(fn)(); } finally { this.db.pragma('synchronous = NORMAL'); }
+  }
+
   // --- devices & enrolment -------------------------------------------------------------------------------------
   addEnrolToken(row: EnrolTokenRow): void {
-    this.db.prepare(`INSERT INTO enrol_tokens (id, token_sha256, lab, machine_id, created_at, created_by, expires_at, used_at, used_by_keyid)
+    this.stmt(`INSERT INTO enrol_tokens (id, token_sha256, lab, machine_id, created_at, created_by, expires_at, used_at, used_by_keyid)
       VALUES (@id, @token_sha256, @lab, @machine_id, @created_at, @created_by, @expires_at, @used_at, @used_by_keyid)`).run(row);
   }
   enrolTokenByHash(h: string): EnrolTokenRow | undefined {
-    return this.db.prepare('SELECT * FROM enrol_tokens WHERE token_sha256 = ?').get(h) as EnrolTokenRow | undefined;
+    return this.stmt('SELECT * FROM enrol_tokens WHERE token_sha256 = ?').get(h) as EnrolTokenRow | undefined;
   }
   useEnrolToken(id: string, keyid: string, at: number): boolean {
-    return this.db.prepare('UPDATE enrol_tokens SET used_at = ?, used_by_keyid = ? WHERE id = ? AND used_at IS NULL').run(at, keyid, id).changes === 1;
+    return this.stmt('UPDATE enrol_tokens SET used_at = ?, used_by_keyid = ? WHERE id = ? AND used_at IS NULL').run(at, keyid, id).changes === 1;
   }
   listEnrolTokens(): EnrolTokenRow[] {
-    return this.db.prepare('SELECT * FROM enrol_tokens ORDER BY created_at DESC').all() as EnrolTokenRow[];
+    return this.stmt('SELECT * FROM enrol_tokens ORDER BY created_at DESC').all() as EnrolTokenRow[];
   }
   device(keyid: string): DeviceRow | undefined {
-    return this.db.prepare('SELECT * FROM devices WHERE keyid = ?').get(keyid) as DeviceRow | undefined;
+    return this.stmt('SELECT * FROM devices WHERE keyid = ?').get(keyid) as DeviceRow | undefined;
   }
   devicesByMachine(machineId: string): DeviceRow[] {
-    return this.db.prepare('SELECT * FROM devices WHERE machine_id = ?').all(machineId) as DeviceRow[];
+    return this.stmt('SELECT * FROM devices WHERE machine_id = ?').all(machineId) as DeviceRow[];
   }
   upsertDevice(row: DeviceRow): void {
-    this.db.prepare(`INSERT INTO devices (keyid, machine_id, lab, hostname, public_key_pem, status, enrolled_at, enrol_token_id, revoked_at, revoked_reason)
+    this.stmt(`INSERT INTO devices (keyid, machine_id, lab, hostname, public_key_pem, status, enrolled_at, enrol_token_id, revoked_at, revoked_reason)
       VALUES (@keyid, @machine_id, @lab, @hostname, @public_key_pem, @status, @enrolled_at, @enrol_token_id, @revoked_at, @revoked_reason)
       ON CONFLICT (keyid) DO UPDATE SET machine_id = excluded.machine_id, lab = excluded.lab, hostname = excluded.hostname,
         status = excluded.status, enrolled_at = excluded.enrolled_at, enrol_token_id = excluded.enrol_token_id,
         revoked_at = excluded.revoked_at, revoked_reason = excluded.revoked_reason`).run(row);
   }
   revokeDevice(keyid: string, at: number, reason: string): boolean {
-    const n = this.db.prepare("UPDATE devices SET status = 'revoked', revoked_at = ?, revoked_reason = ? WHERE keyid = ? AND status = 'active'").run(at, reason, keyid).changes;
-    this.db.prepare("DELETE FROM bearer_tokens WHERE kind = 'device' AND subject = ?").run(keyid);
+    const n = this.stmt("UPDATE devices SET status = 'revoked', revoked_at = ?, revoked_reason = ? WHERE keyid = ? AND status = 'active'").run(at, reason, keyid).changes;
+    this.stmt("DELETE FROM bearer_tokens WHERE kind = 'device' AND subject = ?").run(keyid);
     return n === 1;
   }
   listDevices(): DeviceRow[] {
-    return this.db.prepare('SELECT * FROM devices ORDER BY enrolled_at DESC').all() as DeviceRow[];
+    return this.stmt('SELECT * FROM devices ORDER BY enrolled_at DESC').all() as DeviceRow[];
   }
 
   // --- bearer tokens -------------------------------------------------------------------------------------------
   addBearer(tokenSha256: string, kind: 'device' | 'account', subject: string, now: number, expiresAt: number): void {
-    this.db.prepare('INSERT INTO bearer_tokens (token_sha256, kind, subject, created_at, expires_at) VALUES (?, ?, ?, ?, ?)').run(tokenSha256, kind, subject, now, expiresAt);
-    if (Math.random() < 0.02) this.db.prepare('DELETE FROM bearer_tokens WHERE expires_at < ?').run(now);
+    this.stmt('INSERT INTO bearer_tokens (token_sha256, kind, subject, created_at, expires_at) VALUES (?, ?, ?, ?, ?)').run(tokenSha256, kind, subject, now, expiresAt);
+    if (Math.random() < 0.02) this.stmt('DELETE FROM bearer_tokens WHERE expires_at < ?').run(now);
   }
   bearer(tokenSha256: string): { kind: 'device' | 'account'; subject: string; expires_at: number } | undefined {
-    return this.db.prepare('SELECT kind, subject, expires_at FROM bearer_tokens WHERE token_sha256 = ?').get(tokenSha256) as
+    return this.stmt('SELECT kind, subject, expires_at FROM bearer_tokens WHERE token_sha256 = ?').get(tokenSha256) as
       { kind: 'device' | 'account'; subject: string; expires_at: number } | undefined;
   }
   dropBearer(tokenSha256: string): void {
-    this.db.prepare('DELETE FROM bearer_tokens WHERE token_sha256 = ?').run(tokenSha256);
+    this.stmt('DELETE FROM bearer_tokens WHERE token_sha256 = ?').run(tokenSha256);
   }
 
   // --- accounts ------------------------------------------------------------------------------------------------
   account(username: string): AccountRow | undefined {
-    return this.db.prepare('SELECT * FROM accounts WHERE username = ?').get(username) as AccountRow | undefined;
+    return this.stmt('SELECT * FROM accounts WHERE username = ?').get(username) as AccountRow | undefined;
   }
   upsertAccount(username: string, passwordHash: string, role: 'admin' | 'proctor', now: number): void {
-    this.db.prepare(`INSERT INTO accounts (username, password_hash, role, created_at, disabled) VALUES (?, ?, ?, ?, 0)
+    this.stmt(`INSERT INTO accounts (username, password_hash, role, created_at, disabled) VALUES (?, ?, ?, ?, 0)
       ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, role = excluded.role, disabled = 0`).run(username, passwordHash, role, now);
-    this.db.prepare("DELETE FROM bearer_tokens WHERE kind = 'account' AND subject = ?").run(username);
+    this.stmt("DELETE FROM bearer_tokens WHERE kind = 'account' AND subject = ?").run(username);
   }
   listAccounts(): Omit<AccountRow, 'password_hash'>[] {
-    return this.db.prepare('SELECT username, role, created_at, disabled FROM accounts ORDER BY username').all() as Omit<AccountRow, 'password_hash'>[];
+    return this.stmt('SELECT username, role, created_at, disabled FROM accounts ORDER BY username').all() as Omit<AccountRow, 'password_hash'>[];
   }
 
   // --- sessions & files ----------------------------------------------------------------------------------------
   session(id: string): SessionRow | undefined {
-    return this.db.prepare('SELECT * FROM sessions WHERE id = ?').get(id) as SessionRow | undefined;
+    return this.stmt('SELECT * FROM sessions WHERE id = ?').get(id) as SessionRow | undefined;
   }
   createSession(id: string, deviceKeyid: string, machineId: string, lab: string | null, now: number): void {
-    this.db.prepare(`INSERT INTO sessions (id, device_keyid, machine_id, lab, status, created_at, updated_at)
+    this.stmt(`INSERT INTO sessions (id, device_keyid, machine_id, lab, status, created_at, updated_at)
       VALUES (?, ?, ?, ?, 'receiving', ?, ?) ON CONFLICT (id) DO NOTHING`).run(id, deviceKeyid, machineId, lab, now, now);
   }
   updateSession(id: string, fields: Partial<Omit<SessionRow, 'id'>>): void {
     const keys = Object.keys(fields);
     if (keys.length === 0) return;
-    this.db.prepare(`UPDATE sessions SET ${keys.map((k) => `${k} = @${k}`).join(', ')} WHERE id = @id`).run({ ...fields, id });
+    this.stmt(`UPDATE sessions SET ${keys.map((k) => `${k} = @${k}`).join(', ')} WHERE id = @id`).run({ ...fields, id });
   }
   listSessions(q: { status?: string; lab?: string; exam?: string; student?: string; limit: number; offset: number }): SessionRow[] {
     const where: string[] = [];
@@ -264,41 +282,41 @@ export class ServerDb {
     if (q.lab) { where.push('lab = @lab'); args.lab = q.lab; }
     if (q.exam) { where.push('exam_id = @exam'); args.exam = q.exam; }
     if (q.student) { where.push('student_id = @student'); args.student = q.student; }
-    return this.db.prepare(`SELECT * FROM sessions ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC LIMIT @limit OFFSET @offset`).all(args) as SessionRow[];
+    return this.stmt(`SELECT * FROM sessions ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC LIMIT @limit OFFSET @offset`).all(args) as SessionRow[];
   }
   file(uploadId: string): FileRow | undefined {
-    return this.db.prepare('SELECT * FROM files WHERE upload_id = ?').get(uploadId) as FileRow | undefined;
+    return this.stmt('SELECT * FROM files WHERE upload_id = ?').get(uploadId) as FileRow | undefined;
   }
   filesOf(sessionId: string): FileRow[] {
-    return this.db.prepare('SELECT * FROM files WHERE session_id = ? ORDER BY path, created_at').all(sessionId) as FileRow[];
+    return this.stmt('SELECT * FROM files WHERE session_id = ? ORDER BY path, created_at').all(sessionId) as FileRow[];
   }
   sessionBytes(sessionId: string): { bytes: number; count: number } {
-    const r = this.db.prepare('SELECT COALESCE(SUM(size), 0) AS bytes, COUNT(*) AS count FROM files WHERE session_id = ?').get(sessionId) as { bytes: number; count: number };
+    const r = this.stmt('SELECT COALESCE(SUM(size), 0) AS bytes, COUNT(*) AS count FROM files WHERE session_id = ?').get(sessionId) as { bytes: number; count: number };
     return r;
   }
   addFile(row: FileRow): void {
-    this.db.prepare(`INSERT INTO files (upload_id, session_id, path, sha256, size, state, created_at, stored_at)
+    this.stmt(`INSERT INTO files (upload_id, session_id, path, sha256, size, state, created_at, stored_at)
       VALUES (@upload_id, @session_id, @path, @sha256, @size, @state, @created_at, @stored_at)`).run(row);
   }
   markStored(uploadId: string, at: number): void {
-    this.db.prepare("UPDATE files SET state = 'stored', stored_at = ? WHERE upload_id = ?").run(at, uploadId);
+    this.stmt("UPDATE files SET state = 'stored', stored_at = ? WHERE upload_id = ?").run(at, uploadId);
   }
   dropFile(uploadId: string): void {
-    this.db.prepare('DELETE FROM files WHERE upload_id = ?').run(uploadId);
+    this.stmt('DELETE FROM files WHERE upload_id = ?').run(uploadId);
   }
   addRejectedUpload(r: { upload_id: string; session_id: string; path: string; declared_sha256: string; actual_sha256: string; size: number; kept_as: string; at: number }): void {
-    this.db.prepare(`INSERT INTO rejected_uploads (upload_id, session_id, path, declared_sha256, actual_sha256, size, kept_as, at)
+    this.stmt(`INSERT INTO rejected_uploads (upload_id, session_id, path, declared_sha256, actual_sha256, size, kept_as, at)
       VALUES (@upload_id, @session_id, @path, @declared_sha256, @actual_sha256, @size, @kept_as, @at)`).run(r);
   }
   rejectedUploads(sessionId: string): unknown[] {
-    return this.db.prepare('SELECT * FROM rejected_uploads WHERE session_id = ? ORDER BY at').all(sessionId);
+    return this.stmt('SELECT * FROM rejected_uploads WHERE session_id = ? ORDER BY at').all(sessionId);
   }
   addVerdict(sessionId: string, at: number, status: string, manifestSha256: string | null, reasons: string[], warnings: string[]): void {
-    this.db.prepare('INSERT INTO verdicts (session_id, at, status, manifest_sha256, reasons, warnings) VALUES (?, ?, ?, ?, ?, ?)')
+    this.stmt('INSERT INTO verdicts (session_id, at, status, manifest_sha256, reasons, warnings) VALUES (?, ?, ?, ?, ?, ?)')
       .run(sessionId, at, status, manifestSha256, JSON.stringify(reasons), JSON.stringify(warnings));
   }
   verdicts(sessionId: string): { at: number; status: string; manifest_sha256: string | null; reasons: string[]; warnings: string[] }[] {
-    return (this.db.prepare('SELECT at, status, manifest_sha256, reasons, warnings FROM verdicts WHERE session_id = ? ORDER BY id').all(sessionId) as
+    return (this.stmt('SELECT at, status, manifest_sha256, reasons, warnings FROM verdicts WHERE session_id = ? ORDER BY id').all(sessionId) as
       { at: number; status: string; manifest_sha256: string | null; reasons: string; warnings: string }[])
       .map((v) => ({ ...v, reasons: JSON.parse(v.reasons) as string[], warnings: JSON.parse(v.warnings) as string[] }));
   }
@@ -306,8 +324,8 @@ export class ServerDb {
   // --- events --------------------------------------------------------------------------------------------------
   replaceEvents(sessionId: string, rows: { seq: number; wall: number; type: string; data: unknown }[]): void {
     this.tx(() => {
-      this.db.prepare('DELETE FROM events WHERE session_id = ?').run(sessionId);
-      const ins = this.db.prepare('INSERT INTO events (session_id, seq, wall, type, data) VALUES (?, ?, ?, ?, ?)');
+      this.stmt('DELETE FROM events WHERE session_id = ?').run(sessionId);
+      const ins = this.stmt('INSERT INTO events (session_id, seq, wall, type, data) VALUES (?, ?, ?, ?, ?)');
       for (const r of rows) ins.run(sessionId, r.seq, r.wall, r.type, JSON.stringify(r.data ?? null));
     });
   }
@@ -317,15 +335,15 @@ export class ServerDb {
     if (q.typePrefix) { sql += ' AND type LIKE ? ESCAPE \'\\\''; args.push(q.typePrefix.replace(/[\\%_]/g, (c) => '\\' + c) + '%'); }
     sql += ' ORDER BY seq LIMIT ?';
     args.push(q.limit);
-    return this.db.prepare(sql).all(...args) as EventRow[];
+    return this.stmt(sql).all(...args) as EventRow[];
   }
 
   // --- audit ---------------------------------------------------------------------------------------------------
   audit(r: Omit<AuditRow, 'id'>): void {
-    this.db.prepare('INSERT INTO audit (at, actor, role, action, session_id, path, detail, ip) VALUES (@at, @actor, @role, @action, @session_id, @path, @detail, @ip)').run(r);
+    this.stmt('INSERT INTO audit (at, actor, role, action, session_id, path, detail, ip) VALUES (@at, @actor, @role, @action, @session_id, @path, @detail, @ip)').run(r);
   }
   auditLog(q: { sessionId?: string; limit: number; offset: number }): AuditRow[] {
-    if (q.sessionId) return this.db.prepare('SELECT * FROM audit WHERE session_id = ? ORDER BY id DESC LIMIT ? OFFSET ?').all(q.sessionId, q.limit, q.offset) as AuditRow[];
-    return this.db.prepare('SELECT * FROM audit ORDER BY id DESC LIMIT ? OFFSET ?').all(q.limit, q.offset) as AuditRow[];
+    if (q.sessionId) return this.stmt('SELECT * FROM audit WHERE session_id = ? ORDER BY id DESC LIMIT ? OFFSET ?').all(q.sessionId, q.limit, q.offset) as AuditRow[];
+    return this.stmt('SELECT * FROM audit ORDER BY id DESC LIMIT ? OFFSET ?').all(q.limit, q.offset) as AuditRow[];
   }
 }

@@ -130,7 +130,7 @@ export async function uploadBundle(dir: string, serverUrl: string, opts: UploadB
     const receiptPath = receiptPathFor(home, sid);
     writeFileDurable(receiptPath, JSON.stringify(res.receipt, null, 2) + '\n');
     writeFileDurable(join(receiptsDir(home), `${sid}.local.json`), JSON.stringify({ bundleDir: absDir, server, receivedAt: Date.now() }, null, 2) + '\n');
-    queue.forgetSession(sid);
+    await queue.forgetSession(sid);
     let deleted: string[] = [];
     try {
       deleted = await applyRetention(home, enr, cfg.keepDaysAfterReceipt ?? 7);

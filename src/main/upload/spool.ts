@@ -10,11 +10,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdir, open, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KuzetError } from '../core/errors.js';
 import type { HomeLayout } from '../core/home.js';
-import { writeFileDurable } from '../evidence/seal.js';
 import { isSafeSessionId, uploadIdFor } from '../server/protocol.js';
 import { ServerRefusal, isTransient, type ServerClient } from './client.js';
 import { NetworkError } from './http.js';
@@ -115,6 +115,7 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
   private lastRetry: string | null = null;
   private rate = { t: Date.now(), bytes: 0, bps: 0 };
   private lastEmit = 0;
+  private readonly writes = new Map<string, Promise<void>>();
 
   constructor(opts: QueueOptions) {
     super();
@@ -132,15 +133,30 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
     return join(this.home.spool, item.session, `${item.id}.json`);
   }
 
+  /**
+   * Writes the record atomically (temp + rename). Not flushed to disk on every change: the evidence itself is
+   * already on disk, upload URLs are deterministic, and a record lost to a power cut only makes the next run ask
+   * the server again. Rejections are flushed, since they carry the reason a person must see.
+   */
   private persist(item: SpoolItem, durable: boolean): void {
     const p = this.recordPath(item);
-    mkdirSync(join(this.home.spool, item.session), { recursive: true });
-    if (durable) writeFileDurable(p, JSON.stringify(item));
-    else {
+    const text = JSON.stringify(item);
+    const flush = durable && item.state === 'rejected';
+    // Writes of one record run in order, off the event loop (many devices' worth of renames would stall it).
+    const prev = this.writes.get(item.id) ?? Promise.resolve();
+    const next = prev.then(async () => {
+      await mkdir(join(this.home.spool, item.session), { recursive: true });
       const tmp = `${p}.tmp-${process.pid}`;
-      writeFileSync(tmp, JSON.stringify(item));
-      renameSync(tmp, p);
-    }
+      await writeFile(tmp, text);
+      if (flush) { const fh = await open(tmp, 'r'); try { await fh.sync(); } finally { await fh.close(); } }
+      await rename(tmp, p);
+    }).catch(() => undefined).finally(() => { if (this.writes.get(item.id) === next) this.writes.delete(item.id); });
+    this.writes.set(item.id, next);
+  }
+
+  /** Resolves when every spool record write issued so far is on disk (tests, shutdown). */
+  async flushed(): Promise<void> {
+    await Promise.all([...this.writes.values()]);
   }
 
   /** Queues a file (idempotent: the same session/path/content is one record). A rejected record is retried. */
@@ -199,8 +215,9 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
   }
 
   /** Drops a session's records: only after the server's signed receipt covers them. */
-  forgetSession(session: string): void {
+  async forgetSession(session: string): Promise<void> {
     for (const [id, s] of this.slots) if (s.item.session === session && !s.busy) this.slots.delete(id);
+    await this.flushed();
     if (isSafeSessionId(session)) rmSync(join(this.home.spool, session), { recursive: true, force: true });
   }
 
@@ -220,6 +237,7 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
     }
     this.abort.abort();
     await Promise.allSettled([...this.workers]);
+    await this.flushed();
   }
 
   get isRunning(): boolean {
@@ -400,7 +418,7 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
       offset = r.offset;
       item.offset = offset;
       storedSha = r.storedSha256;
-      this.persist(item, false);
+      if (offset < item.size) this.persist(item, false);
       this.emitProgress();
     }
     if (storedSha === item.sha256) { this.markStored(s); return; }
