@@ -67,6 +67,25 @@ describe('ffmpeg killed mid-recording', () => {
     expect(rec.stats().face!.restarts).toBe(1);
   });
 
+  it('a frozen ffmpeg (SIGSTOP: no new data) is noticed as stalled, killed and restarted', async () => {
+    const s3 = tempSession();
+    const rec = new Recorder({ dir: s3.dir, log: s3.log, config: only() });
+    await rec.start();
+    const pid = rec.stats().face!.pid!;
+    process.kill(pid, 'SIGSTOP');
+    const t = Date.now();
+    const [started] = await once(rec, 'started') as [{ run: number }];
+    expect(started.run).toBe(1);
+    expect(Date.now() - t).toBeGreaterThanOrEqual(9_000); // not before the stall window (10 s)
+    await once(rec, 'segment');
+    await rec.stop();
+    const recs = records(s3.log);
+    expect(recs.find((r) => r.type === 'recorder.stalled')!.data).toMatchObject({ source: 'face', run: 0 });
+    expect(recs.find((r) => r.type === 'recorder.exited')!.data).toMatchObject({ run: 0, signal: 'SIGKILL', reason: expect.stringMatching(/no new data/) });
+    expect(segEvents(s3.log, 'face').some((x) => x.run === 1)).toBe(true);
+    s3.log.close();
+  });
+
   it('gives up after maxRestarts with recorder.failed, and stop() still closes cleanly', async () => {
     const s2 = tempSession();
     const rec = new Recorder({ dir: s2.dir, log: s2.log, config: only({ maxRestarts: 0 }) });

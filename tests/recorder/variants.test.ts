@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { Recorder } from '../../src/main/recorder/index.js';
 import { probe, quickConfig, segEvents, sha256File, sleep, tempSession } from './helpers.js';
 import { spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
 
 function audioSeconds(path: string): number {
   const r = spawnSync('ffprobe', ['-v', 'error', '-select_streams', 'a:0', '-show_entries', 'stream=codec_name:format=duration', '-of', 'json', path], { encoding: 'utf8' });
@@ -24,7 +25,10 @@ describe('fMP4 container and microphone', () => {
     const rec = new Recorder({ dir: s.dir, log: s.log, config });
     await rec.start();
     await once(rec, 'segment');
-    await sleep(1500);
+    // Kill once the open segment holds a fragment beyond its init section (~0.8 kB): what was fragmented must survive.
+    const open = join(s.dir, 'media', 'face', 'seg-00001.mp4');
+    for (let i = 0; i < 100 && !(existsSync(open) && statSync(open).size > 4000); i++) await sleep(100);
+    await sleep(300);
     process.kill(rec.stats().face!.pid!, 'SIGKILL');
     await once(rec, 'started');
     await sleep(2500);
