@@ -1,9 +1,10 @@
 /** Pure parts: the ffmpeg command line, the segment list parser, tap backpressure, failure classification. */
 import { describe, expect, it } from 'vitest';
-import { buildRunArgs, checkSource, demoScreenSource, inputArgs, parseListLine, TapHub, FrameSplitter, classifyFailure } from '../../src/main/recorder/index.js';
+import { Recorder, buildRunArgs, checkSource, demoScreenSource, inputArgs, parseListLine, TapHub, FrameSplitter, classifyFailure } from '../../src/main/recorder/index.js';
 import { reasonOf } from '../../src/main/recorder/recorder.js';
 import { parseMachineConfig } from '../../src/main/core/config.js';
 import type { Frame } from '../../src/main/core/context.js';
+import type { EventLog } from '../../src/main/core/eventlog.js';
 
 const cfg = parseMachineConfig({});
 
@@ -79,6 +80,13 @@ describe('ffmpeg command line', () => {
   it('demo screen: x11grab of $DISPLAY when there is one, else a pattern', () => {
     expect(demoScreenSource({ DISPLAY: ':99' }).kind).toBe(process.platform === 'linux' ? 'x11grab' : 'lavfi');
     expect(demoScreenSource({})).toMatchObject({ kind: 'lavfi', width: 1280, height: 720 });
+  });
+});
+
+describe('ffmpeg resolution', () => {
+  it('a Recorder without a usable ffmpeg is a clear NO_FFMPEG error', () => {
+    expect(() => new Recorder({ dir: '/tmp', log: { path: '/nonexistent' } as EventLog, config: cfg, env: { KUZET_FFMPEG: '/nonexistent/ffmpeg' } }))
+      .toThrow(expect.objectContaining({ code: 'NO_FFMPEG', message: expect.stringContaining('/nonexistent/ffmpeg') }));
   });
 });
 

@@ -55,4 +55,32 @@ describe('fMP4 container and microphone', () => {
     expect(Math.abs(total - mic.reduce((a, x) => a + x.duration!, 0))).toBeLessThan(0.5);
     expect(rec.stats().mic!.tap).toBeNull();
   });
+
+  it('plays a looped video file and a still image as cameras, at the configured size, with taps', async () => {
+    const s2 = tempSession();
+    const clip = join(s2.home, 'clip.mp4');
+    const still = join(s2.home, 'desk.png');
+    expect(spawnSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10', '-t', '1', '-pix_fmt', 'yuv420p', clip]).status).toBe(0);
+    expect(spawnSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'smptebars=size=200x150', '-frames:v', '1', still]).status).toBe(0);
+    const config = quickConfig({
+      sources: { face: { kind: 'file', file: clip, width: 320, height: 240, fps: 10 }, room: { kind: 'file', file: still, width: 320, height: 240, fps: 5 }, screen: { kind: 'none' } },
+      recording: { segmentSeconds: 2 },
+    });
+    const rec = new Recorder({ dir: s2.dir, log: s2.log, config });
+    const got: { face: number; room: number } = { face: 0, room: 0 };
+    const readers = (['face', 'room'] as const).map((src) => (async () => { for await (const f of rec.frames(src)) { expect(f.data.length).toBe(160 * 120 * 3); got[src]++; } })());
+    await rec.start();
+    await sleep(4500); // the 1-s clip loops several times
+    await rec.stop();
+    await Promise.all(readers);
+    for (const src of ['face', 'room'] as const) {
+      const segs = segEvents(s2.log, src);
+      expect(segs.length, src).toBeGreaterThanOrEqual(2);
+      expect(segs.reduce((a, x) => a + x.duration!, 0), src).toBeGreaterThan(3.5);
+      const info = spawnSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=width,height', '-of', 'csv=p=0', join(s2.dir, segs[0]!.file)], { encoding: 'utf8' });
+      expect(info.stdout.trim().split('\n')[0]).toBe('320,240'); // (TS lists the stream under its program too)
+      expect(got[src]).toBeGreaterThanOrEqual(6);
+    }
+    s2.log.close();
+  });
 });
