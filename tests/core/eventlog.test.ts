@@ -71,3 +71,39 @@ describe('hash-chained event log', () => {
     expect(verifyLogText('not json\n').problems[0]!.problem).toMatch(/not valid JSON/);
   });
 });
+
+describe('event log on a full disk', () => {
+  it('keeps appending in memory without throwing, then writes every record in order once space is back', async (ctx) => {
+    const { spawnSync } = await import('node:child_process');
+    const { mkdirSync, rmSync: rm, writeFileSync: wf } = await import('node:fs');
+    const mnt = join(dir, 'tiny');
+    mkdirSync(mnt);
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mnt]);
+    if (m.status !== 0) {
+      ctx.skip(`mounting a tiny tmpfs to fill is not permitted here: ${String(m.stderr).trim()}`);
+      return;
+    }
+    try {
+      const p = join(mnt, 'events.ndjson');
+      const log = EventLog.open(p);
+      const filler = join(mnt, 'filler');
+      try { wf(filler, Buffer.alloc(200 * 1024)); } catch { /* fills the disk up to ENOSPC */ }
+      const errors: string[] = [];
+      log.on('write_error', (e: Error) => errors.push(e.message));
+      for (let i = 0; i < 3; i++) log.append('while.full', { i, pad: 'x'.repeat(2000) });
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(/Disk full .*events\.ndjson/);
+      expect(log.unwritten).toBeGreaterThan(0);
+      expect(() => log.close()).toThrow(/could not be written/);
+      rm(filler);
+      log.append('space.back', {});
+      expect(log.unwritten).toBe(0);
+      log.close();
+      const chk = verifyLogText(readFileSync(p, 'utf8'));
+      expect(chk.ok).toBe(true);
+      expect(chk.records.map((r) => r.type)).toEqual(['log.opened', 'while.full', 'while.full', 'while.full', 'space.back']);
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
+  });
+});

@@ -66,6 +66,7 @@ export async function sessionCommand(argv: string[]): Promise<number> {
   const session = await ExamSession.open({ machine, exam, studentId: values.student ?? (values.demo ? 'demo-student' : ''), demo: !!values.demo, home, key });
   log(`session ${session.ctx.id} in ${session.ctx.dir}`);
   session.on('event', (rec) => { const s = describe(rec); if (s) log(`[${(rec.mono / 1000).toFixed(1).padStart(6)} s] ${s}`); });
+  session.on('warning', (w) => console.error(`WARNING [${w.code}]: ${w.message}`));
 
   let stopRequested: string | null = null;
   let wake: () => void = () => {};

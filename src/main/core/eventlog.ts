@@ -53,11 +53,17 @@ export class EventLog extends EventEmitter {
   private readonly syncEveryMs: number;
   private syncTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Bytes of whole records in the file: a failed write is cut back to this, so the file stays a valid prefix. */
+  private size: number;
+  /** Records computed but not yet on disk (disk full, I/O error): written first, in order, as soon as it works. */
+  private backlog: Buffer[] = [];
+  private writeError: string | null = null;
 
   private constructor(path: string, fd: number, seq: number, head: string, opts: EventLogOptions) {
     super();
     this.path = path;
     this.fd = fd;
+    this.size = fstatSync(fd).size;
     this.seq = seq;
     this.headHash = head;
     this.now = opts.now ?? Date.now;
@@ -114,26 +120,55 @@ export class EventLog extends EventEmitter {
     return this.seq;
   }
 
+  /**
+   * Appends a record. Never throws for an I/O failure (a full disk must not crash the exam): the record keeps its
+   * place in the chain, waits in memory, and is written before any later record as soon as writing works again;
+   * `write_error` / `write_ok` events report the state, and `close()` throws if records are still unwritten.
+   */
   append<T>(type: string, data: T = {} as T, opts: { sync?: boolean } = {}): LogRecord<T> {
     if (this.closed) throw new KuzetError('LOG_CLOSED', `Event log ${this.path} is closed; cannot append ${type}`);
     const mono = Math.round(Number(process.hrtime.bigint() - this.t0) / 1000) / 1000;
     const base = { seq: this.seq, prev: this.headHash, mono, wall: this.now(), type, data };
     const rec: LogRecord<T> = { ...base, hash: recordHash(base) };
-    const line = Buffer.from(JSON.stringify(rec) + '\n', 'utf8');
-    try {
-      let off = 0;
-      while (off < line.length) off += writeSync(this.fd, line, off);
-    } catch (e) {
-      // Roll back a partial line so the file stays a valid prefix of the chain.
-      try { ftruncateSync(this.fd, fstatSync(this.fd).size - 0); } catch { /* ignore */ }
-      throw fsError(e, `append ${type} to`, this.path);
-    }
+    this.backlog.push(Buffer.from(JSON.stringify(rec) + '\n', 'utf8'));
     this.seq++;
     this.headHash = rec.hash;
-    if (opts.sync || SYNC_NOW.test(type)) this.sync();
-    else this.scheduleSync();
+    if (this.flushBacklog()) {
+      if (opts.sync || SYNC_NOW.test(type)) this.sync();
+      else this.scheduleSync();
+    }
     this.emit('record', rec);
     return rec;
+  }
+
+  /** Records waiting for the disk (0 in normal operation). */
+  get unwritten(): number {
+    return this.backlog.length;
+  }
+
+  private flushBacklog(): boolean {
+    while (this.backlog.length > 0) {
+      const line = this.backlog[0]!;
+      try {
+        let off = 0;
+        while (off < line.length) off += writeSync(this.fd, line, off);
+      } catch (e) {
+        try { ftruncateSync(this.fd, this.size); } catch { /* the next open() keeps any torn tail aside */ }
+        const err = fsError(e, 'append to', this.path);
+        if (this.writeError === null) {
+          this.writeError = err.message;
+          this.emit('write_error', err);
+        }
+        return false;
+      }
+      this.size += line.length;
+      this.backlog.shift();
+    }
+    if (this.writeError !== null) {
+      this.writeError = null;
+      this.emit('write_ok');
+    }
+    return true;
   }
 
   sync(): void {
@@ -149,9 +184,14 @@ export class EventLog extends EventEmitter {
     this.syncTimer.unref();
   }
 
+  /** Flushes and closes. Throws (DISK_FULL, IO_ERROR) if records could not be written; the file keeps every record that was. */
   close(): void {
     if (this.closed) return;
+    const ok = this.flushBacklog();
     this.sync();
+    if (!ok) {
+      throw new KuzetError('LOG_UNWRITTEN', `${this.backlog.length} event(s) could not be written to ${this.path}: ${this.writeError}`, { path: this.path });
+    }
     this.closed = true;
     closeSync(this.fd);
   }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync, renameSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync, renameSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalize, sha256Hex } from '../core/canonical.js';
 import { KuzetError } from '../core/errors.js';
@@ -78,6 +78,8 @@ export async function sealSession(opts: SealOptions): Promise<SealResult> {
   const { dir, key } = opts;
   if (isSealed(dir)) throw new KuzetError('ALREADY_SEALED', `Session ${dir} is already sealed.`);
   const state = readSessionState(dir);
+  // Temporary files of an earlier sealing attempt that failed (disk full) are ours, not evidence.
+  for (const f of readdirSync(dir)) if (/^(manifest\.json|manifest\.sig\.json|device\.pub)\.tmp-\d+$/.test(f)) rmSync(join(dir, f));
   const log = opts.log ?? EventLog.open(join(dir, LOG_FILE));
 
   // 1. Hash everything except the log (still open) and the bundle's own files.

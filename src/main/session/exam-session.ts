@@ -36,6 +36,8 @@ export type SessionPhase = 'opened' | 'starting' | 'running' | 'finishing' | 'se
 interface ExamSessionEvents {
   event: [rec: LogRecord];
   phase: [phase: SessionPhase];
+  /** Something the student or technician should know now (disk full, a step failing to stop). */
+  warning: [w: { code: string; message: string }];
 }
 
 export function newSessionId(now = new Date()): string {
@@ -66,6 +68,7 @@ export class ExamSession extends EventEmitter<ExamSessionEvents> {
     this.seq.on('step.stopped', (name, reason) => ctx.log.append('session.step.stopped', { step: name, reason }));
     this.seq.on('step.stop_failed', (name, err) => ctx.log.append('session.step.stop_failed', { step: name, error: err.message }));
     ctx.log.on('record', (rec: LogRecord) => this.emit('event', rec));
+    ctx.log.on('write_error', (e: KuzetError) => this.emit('warning', { code: e.code, message: e.message }));
   }
 
   static async open(opts: ExamSessionOptions): Promise<ExamSession> {
@@ -134,7 +137,18 @@ export class ExamSession extends EventEmitter<ExamSessionEvents> {
   }
 
   private async seal(note: Record<string, unknown>): Promise<FinishResult> {
-    const res = await sealSession({ dir: this.ctx.dir, log: this.ctx.log, key: this.key, note });
+    let res: SealResult;
+    try {
+      res = await sealSession({ dir: this.ctx.dir, log: this.ctx.log, key: this.key, note });
+    } catch (e) {
+      this.setPhase('failed');
+      throw new KuzetError(
+        (e as KuzetError).code === 'LOG_UNWRITTEN' || (e as KuzetError).code === 'DISK_FULL' ? 'DISK_FULL' : 'SEAL_FAILED',
+        `Could not seal the session: ${(e as Error).message.replace(/\.+$/, "")}. Everything already written is kept in ${this.ctx.dir}; ` +
+          'free space and run `kuzet recover` (it also runs at the next start) to seal it.',
+        { dir: this.ctx.dir },
+      );
+    }
     const bundleDir = await moveSealed(this.ctx.dir, this.ctx.home.bundles);
     this.setPhase('sealed');
     return { ...res, dir: bundleDir, bundleDir };
