@@ -13,6 +13,8 @@ export interface XServer {
   env: NodeJS.ProcessEnv;
   window(title: string, setPid?: boolean): Promise<{ id: string; pid: number; proc: ChildProcess }>;
   activate(id: string): void;
+  /** Pids of Xvfb, openbox and the windows (to leave their CPU out of measurements). */
+  pids(): number[];
   stop(): Promise<void>;
 }
 
@@ -48,6 +50,7 @@ export async function startXServer(): Promise<XServer> {
       if (setPid) execFileSync('xprop', ['-id', hex, '-f', '_NET_WM_PID', '32c', '-set', '_NET_WM_PID', String(proc.pid)], { env });
       return { id: hex, pid: proc.pid!, proc };
     },
+    pids: () => procs.map((p) => p.pid!).filter(Boolean),
     activate(id) {
       execFileSync('xdotool', ['windowactivate', '--sync', id], { env });
     },

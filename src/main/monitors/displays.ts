@@ -1,11 +1,14 @@
 import type { DisplayInfo, DisplaySummary, Emit } from './events.js';
-import { Poller, cLocaleEnv, errMsg, run } from './util.js';
+import { LineWatcher, Poller, cLocaleEnv, errMsg, hasTool, run } from './util.js';
 import { SourceUnavailable } from './foreground.js';
 
 /** Where the list of active displays comes from (xrandr, or the Electron shell's `screen` through `electronDisplaySource`). */
 export interface DisplaySource {
   readonly name: string;
   list(): Promise<DisplayInfo[]>;
+  /** Calls back when the OS reports a display change (then the poll is only a safety net). */
+  watch?(onChange: () => void): boolean;
+  close?(): void;
 }
 
 const VIRTUAL_NAME = /^(virtual|dummy|none|xwayland|vnc|screen$|spacedesk|meta-)/i;
@@ -52,7 +55,20 @@ export function summarize(displays: DisplayInfo[]): DisplaySummary {
 
 export class XrandrSource implements DisplaySource {
   readonly name = 'xrandr';
+  private watcher: LineWatcher | null = null;
   constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
+
+  /** `xev -root -event randr` prints RandR notifications: a display change costs one xrandr call, not a poll. */
+  watch(onChange: () => void): boolean {
+    if (!hasTool('xev')) return false;
+    this.watcher = new LineWatcher('xev', ['-root', '-event', 'randr'], (line) => { if (/^RR\w*Notify/.test(line)) onChange(); }, { env: this.env, maxRestarts: 3 });
+    this.watcher.start();
+    return true;
+  }
+
+  close(): void {
+    this.watcher?.stop();
+  }
   async list(): Promise<DisplayInfo[]> {
     const r = await run('xrandr', ['--current'], { env: cLocaleEnv(this.env), timeoutMs: 5000 });
     if (!r.ok) {
@@ -112,8 +128,16 @@ export class DisplayMonitor {
     this.poller = new Poller(async () => { await this.check(); }, o.pollMs, (e) => this.onError(e));
   }
 
-  start(): void { this.poller.start(); }
-  async stop(): Promise<void> { await this.poller.stop(); }
+  start(): void {
+    // With change notifications the poll is only a safety net.
+    if (this.o.source.watch?.(() => this.poller.kick())) this.poller.everyMs = Math.max(this.o.pollMs, 30_000);
+    this.poller.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.poller.stop();
+    this.o.source.close?.();
+  }
   stats() { return { source: this.o.source.name, checks: this.poller.runs, count: this.last?.count ?? null, errors: this.errors, unavailable: this.unavailable }; }
 
   private onError(e: unknown): void {

@@ -306,7 +306,7 @@ export class ForegroundMonitor extends EventEmitter<{ away: [WindowInfo | null];
   }
 
   private async tick(): Promise<void> {
-    const w = await this.o.source.read({ maxAgeMs: this.state === 'away' ? (this.o.awayRefreshMs ?? 1000) : (this.o.homeRefreshMs ?? 30_000) });
+    const w = await this.o.source.read({ maxAgeMs: this.state === 'away' ? (this.o.awayRefreshMs ?? 2000) : (this.o.homeRefreshMs ?? 30_000) });
     this.unavailable = null;
     const now = performance.now();
     if (w === null) {

@@ -1,4 +1,5 @@
-import { readdir, readFile, readlink, stat } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { readFile, readlink, stat } from 'node:fs/promises';
 import type { DenyEntryConfig } from '../core/config.js';
 import { DEFAULT_DENY } from './denylist.js';
 import type { DenyHit, Emit, ProcInfo, ProcessFact } from './events.js';
@@ -32,31 +33,41 @@ export function parseProcStat(text: string): { name: string; state: string; ppid
 export class LinuxProcSource implements ProcessSource {
   readonly name = 'linux-proc';
   private known = new Map<number, ProcInfo>();
-  constructor(private readonly root = '/proc') {}
+  constructor(private readonly root = '/proc', private readonly batch = 64) {}
 
+  /**
+   * /proc files live in memory: a synchronous read costs ~40 µs where a promise-based one costs ~200 µs of CPU.
+   * So `stat` is read synchronously, in batches of `batch` processes with a yield to the event loop between
+   * batches (a few ms of blocking at most); only new or changed processes get their exe, cmdline and owner read.
+   */
   async list(): Promise<ProcInfo[]> {
-    const pids = (await readdir(this.root)).filter((d) => /^\d+$/.test(d)).map(Number);
+    const pids = readdirSync(this.root).filter((d) => /^\d+$/.test(d)).map(Number);
     const next = new Map<number, ProcInfo>();
-    const rows = await Promise.all(pids.map(async (pid) => {
-      const st = await readFile(`${this.root}/${pid}/stat`, 'utf8').then(parseProcStat).catch(() => null);
-      if (!st || st.state === 'Z' || st.state === 'X') return null;
+    const fresh: { pid: number; st: NonNullable<ReturnType<typeof parseProcStat>> }[] = [];
+    for (let i = 0; i < pids.length; i++) {
+      if (i > 0 && i % this.batch === 0) await new Promise<void>((r) => setImmediate(r));
+      const pid = pids[i]!;
+      let st: ReturnType<typeof parseProcStat>;
+      try { st = parseProcStat(readFileSync(`${this.root}/${pid}/stat`, 'utf8')); } catch { continue; }
+      if (!st || st.state === 'Z' || st.state === 'X') continue;
       const prev = this.known.get(pid);
-      if (prev && prev.start === st.start && prev.name === st.name) { next.set(pid, prev); return prev; }
+      if (prev && prev.start === st.start && prev.name === st.name) next.set(pid, prev);
+      else fresh.push({ pid, st });
+    }
+    await Promise.all(fresh.map(async ({ pid, st }) => {
       const [exe, cmd, owner] = await Promise.all([
         readlink(`${this.root}/${pid}/exe`).catch(() => null),
         readFile(`${this.root}/${pid}/cmdline`, 'utf8').catch(() => ''),
         stat(`${this.root}/${pid}`).then((s) => s.uid).catch(() => null),
       ]);
-      const info: ProcInfo = {
+      next.set(pid, {
         pid, ppid: st.ppid, name: st.name, start: st.start, uid: owner,
         exe: exe ? exe.replace(/ \(deleted\)$/, '') : null,
         cmdline: cmd ? cmd.replace(/\0+$/, '').replaceAll('\0', ' ') : null,
-      };
-      next.set(pid, info);
-      return info;
+      });
     }));
     this.known = next;
-    return rows.filter((r): r is ProcInfo => r !== null);
+    return [...next.values()];
   }
 }
 
