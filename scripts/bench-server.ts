@@ -107,7 +107,7 @@ async function enrol(dataDir: string, url: string, dev: Dev): Promise<void> {
 /** What the live uploader does during the exam: queue each closed segment with the hash from its event. */
 async function liveUpload(url: string, dev: Dev, segs: Seg[]): Promise<void> {
   const q = new UploadQueue({ home: dev.home, client: new ServerClient(url, dev.key), concurrency: 1, retryMinMs: 200 });
-  q.on('retry', (i, why) => console.log('RETRY', i.path, why));
+  if (process.env.BENCH_DEBUG) q.on('retry', (i, why) => console.log('retry', i.path, why));
   for (const s of segs) q.enqueue({ session: dev.id, path: s.path, file: s.abs, sha256: s.sha256, size: s.size });
   q.start();
   await q.drain(dev.id);

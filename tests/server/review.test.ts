@@ -14,6 +14,7 @@ async function call(url: string, method: string, token: string | null, body?: un
     headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body ? { 'Content-Type': 'application/json' } : {}), ...headers },
     body: body ? Buffer.from(JSON.stringify(body)) : undefined,
   });
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- API answers are checked field by field below
   let json: any;
   try { json = JSON.parse(res.body.toString('utf8')); } catch { json = undefined; }
   return { status: res.status, json, body: res.body, headers: res.headers };

@@ -36,7 +36,7 @@ export function isSafeSessionId(id: unknown): id is string {
 export function checkBundlePath(p: unknown): string | null {
   if (typeof p !== 'string') return 'the file name is missing';
   if (!isSafeBundlePath(p)) return `the file name "${printable(p)}" is unsafe (absolute, "..", backslash or empty part): path traversal is refused`;
-  if (/[\u0000-\u001f\u007f<>:"|?*]/.test(p)) return `the file name "${printable(p)}" has characters that are not allowed`;
+  if ([...p].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f) || /[<>:"|?*]/.test(p)) return `the file name "${printable(p)}" has characters that are not allowed`;
   if (p.split('/').some((part) => part.startsWith('.'))) return `the file name "${printable(p)}" has a part starting with "." (hidden files are not evidence)`;
   return null;
 }

@@ -133,7 +133,6 @@ export class S3EvidenceStore implements EvidenceStore {
 
   constructor(dataDir: string, cfg: S3Cfg) {
     // Loaded lazily so a filesystem-only server never loads the AWS SDK.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { S3Store } = requireS3Store();
     const credentials = cfg.accessKeyId && cfg.secretAccessKey ? { accessKeyId: cfg.accessKeyId, secretAccessKey: cfg.secretAccessKey } : undefined;
     const store = new S3Store({
