@@ -29,7 +29,7 @@ describe('ffmpeg killed mid-recording', () => {
     process.kill(pid, 'SIGKILL');
     const [started] = await once(rec, 'started') as [{ run: number; pid: number }];
     expect(started.run).toBe(1);
-    expect(Date.now() - killedAt).toBeLessThan(5000); // back within seconds
+    expect(Date.now() - killedAt).toBeLessThan(8000); // back within seconds (restartDelayMs 300 + start-up under load)
     const framesBefore = frames.length;
     await sleep(4500);
     await rec.stop();

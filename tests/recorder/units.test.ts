@@ -43,6 +43,8 @@ describe('ffmpeg command line', () => {
     expect(p.pattern.endsWith('seg-%05d.mp4')).toBe(true);
     expect(p.tap).toBeNull();
     expect(p.args).not.toContain('pipe:1');
+    const x11 = buildRunArgs({ id: 'screen', cfg: { kind: 'x11grab', device: ':3', width: 1280, height: 720, fps: 5 }, config: cfg, dir: '/d', run: 0, startNumber: 0 });
+    expect(argAfter(x11.args, '-filter_complex')).toBe('[0:v]scale=1280:720:force_original_aspect_ratio=decrease:force_divisible_by=2,pad=1280:720:-1:-1,setsar=1,fps=5,format=yuv420p[rec]');
     const mic = parseMachineConfig({ sources: { mic: { kind: 'pulse', device: 'default' } } });
     const m = buildRunArgs({ id: 'mic', cfg: mic.sources.mic, config: mic, dir: '/d', run: 0, startNumber: 0 });
     expect(m.audio).toBe(true);

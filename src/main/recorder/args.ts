@@ -190,7 +190,10 @@ export function buildRunArgs(p: {
   // Normalise every video source to the configured size and rate (cameras usually deliver that already; files,
   // grabbed screens and stills need it), then split for the tap.
   const needsScale = cfg.kind === 'file' || cfg.kind === 'x11grab' || cfg.kind === 'gdigrab' || cfg.kind === 'ddagrab';
-  const pre = needsScale ? `scale=${cfg.width}:${cfg.height},setsar=1,fps=${cfg.fps},` : '';
+  // Aspect ratio is kept (letterboxed), so a 4:3 or 16:10 screen is not distorted into the configured 16:9.
+  const pre = needsScale
+    ? `scale=${cfg.width}:${cfg.height}:force_original_aspect_ratio=decrease:force_divisible_by=2,pad=${cfg.width}:${cfg.height}:-1:-1,setsar=1,fps=${cfg.fps},`
+    : '';
   const graph = tap
     ? `[0:v]${pre}format=yuv420p,split=2[rec][tap];[tap]fps=${tap.fps},scale=${tap.width}:${tap.height},format=rgb24[tapout]`
     : `[0:v]${pre}format=yuv420p[rec]`;
