@@ -59,7 +59,7 @@ export class ClipboardMonitor {
   private lastHash: string | null = null;
   private unavailable: string | null = null;
 
-  constructor(private readonly o: { emit: Emit; source: ClipboardSource | null; policy: ClipboardPolicy; previewChars: number; isAway?: () => boolean }) {}
+  constructor(private readonly o: { emit: Emit; source: ClipboardSource | null; policy: ClipboardPolicy; previewChars: number }) {}
 
   stats() {
     return { source: this.o.source?.name ?? 'none', policy: this.o.policy, internalCopies: this.internal.size, unavailable: this.unavailable };

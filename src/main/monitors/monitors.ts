@@ -83,7 +83,7 @@ export class MonitorSet {
     this.processes = on('process') ? new ProcessMonitor({ emit, source: this.src.processes, killer: this.src.killer, deny: effectiveDenyList(cfg), scanMs: cfg.processScanMs, terminate: opts.terminate ?? true, graceMs: cfg.terminateGraceMs, ourPids: opts.ours?.pids }) : null;
     this.displays = on('display') ? new DisplayMonitor({ emit, source: this.src.displays, pollMs: cfg.displayPollMs }) : null;
     this.devices = on('device') ? new DeviceMonitor({ emit, hid: this.src.hid, audio: this.src.audio, pollMs: cfg.devicePollMs }) : null;
-    this.clipboard = on('clipboard') ? new ClipboardMonitor({ emit, source: this.src.clipboard, policy: cfg.clipboard, previewChars: cfg.clipboardPreviewChars, isAway: () => this.foreground?.state === 'away' }) : null;
+    this.clipboard = on('clipboard') ? new ClipboardMonitor({ emit, source: this.src.clipboard, policy: cfg.clipboard, previewChars: cfg.clipboardPreviewChars }) : null;
     if (this.foreground && this.clipboard) {
       this.foreground.on('away', (w) => { this.awayWindow = w; });
       this.foreground.on('back', () => { void this.clipboard!.checkAfterAway(this.awayWindow); });
