@@ -10,10 +10,14 @@ import { UsageError } from './index.js';
 import { num, parse } from './args.js';
 
 const HELP = `usage: kuzet session [--demo] [--duration <s>] [--out <dir>] [--config <machine.json>] [--exam <exam.json>] [--student <id>]
+                     [--serve | --server <url>]
 Runs an exam session headless and seals it into a signed bundle; prints the bundle path last.
   --demo        synthetic cameras (lavfi); the screen from $DISPLAY (x11grab) when set, else synthetic
   --duration    seconds to record (default: until Ctrl-C)
   --out         move the sealed bundle into this folder (default: $KUZET_HOME/bundles)
+  --serve       start the embedded evidence server on loopback, enrol this machine, upload live and wait
+                for the server's signed receipt (the demo's full path)
+  --server      upload live to this evidence server (this machine must be enrolled: kuzet enroll)
 Unfinished sessions from a crash are recovered first.`;
 
 /** Demo sources: synthetic cameras, and the real X screen when there is one. */
@@ -45,6 +49,7 @@ export async function sessionCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     demo: { type: 'boolean' }, duration: { type: 'string' }, out: { type: 'string' }, config: { type: 'string' },
     exam: { type: 'string' }, student: { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean' },
+    serve: { type: 'boolean' }, server: { type: 'string' },
   }, false);
   if (values.help) { console.log(HELP); return 0; }
   const duration = num(values.duration, 'duration', 0);
@@ -58,6 +63,22 @@ export async function sessionCommand(argv: string[]): Promise<number> {
   const outDir = values.out ? resolve(values.out) : undefined;
   const log = (s: string) => { if (!values.quiet) console.error(s); };
 
+  if (values.serve && values.server) throw new UsageError('use either --serve (embedded server) or --server <url>, not both');
+  let demo: { serverUrl: string; close(): Promise<void> } | null = null;
+  if (values.serve) {
+    const { startDemoServices } = await import('../kiosk/demo.js');
+    demo = await startDemoServices(home, machine.machine.id);
+    log(`evidence server ${demo.serverUrl} (data in ${home.root}/demo-server); this machine is enrolled`);
+  }
+  const serverUrl = demo?.serverUrl ?? values.server ?? machine.upload.server;
+  if (serverUrl) machine = parseMachineConfig({ ...machine, upload: { ...machine.upload, server: serverUrl } });
+  try {
+    return await runSession();
+  } finally {
+    await demo?.close();
+  }
+
+  async function runSession(): Promise<number> {
   for (const r of await recoverSessions(home, key, { outDir })) {
     if (r.bundleDir) log(`recovered unfinished session ${r.id} → ${r.bundleDir}`);
     else if (r.error) log(`could not recover ${r.id}: ${r.error}`);
@@ -83,8 +104,26 @@ export async function sessionCommand(argv: string[]): Promise<number> {
   });
   const result = await session.finish(stopRequested ? 'signal' : 'finished', stopRequested ? { signal: stopRequested } : {});
   let bundleDir = result.bundleDir;
-  if (outDir && !existsSync(resolve(outDir, session.ctx.id))) bundleDir = await moveSealed(bundleDir, outDir);
   log(`sealed: manifest sha256 ${result.manifestSha256}`);
+  if (serverUrl) {
+    const { uploadBundle } = await import('../upload/bundle.js');
+    const { progressLine } = await import('../upload/messages.js');
+    log(`uploading the rest of the bundle to ${serverUrl} …`);
+    let last = 0;
+    const up = await uploadBundle(bundleDir, serverUrl, {
+      home, upload: machine.upload,
+      onProgress: (p) => {
+        if (Date.now() - last < 1000) return;
+        last = Date.now();
+        log(progressLine(p, 'en'));
+      },
+      onRetry: (why, delay) => log(`retrying in ${Math.round(delay / 1000)} s: ${why}`),
+    });
+    log(`receipt: ${up.receiptPath}`);
+    if (!existsSync(bundleDir)) { console.log(up.receiptPath); return 0; }
+  }
+  if (outDir && !existsSync(resolve(outDir, session.ctx.id))) bundleDir = await moveSealed(bundleDir, outDir);
   console.log(bundleDir);
   return 0;
+  }
 }

@@ -14,6 +14,7 @@ import { APP_VERSION } from '../core/version.js';
 import { LOG_FILE } from '../evidence/format.js';
 import { sealSession, writeSessionState, type SealResult } from '../evidence/seal.js';
 import { verifyBundle } from '../evidence/verify.js';
+import type { DefaultStepOptions } from './steps.js';
 
 export interface ExamSessionOptions {
   machine: MachineConfig;
@@ -25,6 +26,8 @@ export interface ExamSessionOptions {
   key?: KeyPair;
   /** The session's steps, in order. Default: `defaultSteps()` from ./steps.ts. */
   steps?: Step<SessionContext>[];
+  /** Options for the default steps (e.g. the kiosk's own pid and Electron-backed monitor sources). */
+  stepOptions?: DefaultStepOptions;
 }
 
 export interface FinishResult extends SealResult {
@@ -95,7 +98,7 @@ export class ExamSession extends EventEmitter<ExamSessionEvents> {
       meta: { studentId: opts.studentId, machineId, lab: opts.machine.machine.lab, demo: !!opts.demo },
       services: {}, models: {}, degraded: [], signal: abort.signal,
     };
-    const steps = opts.steps ?? (await import('./steps.js')).defaultSteps(opts.machine);
+    const steps = opts.steps ?? (await import('./steps.js')).defaultSteps(opts.machine, opts.stepOptions);
     return new ExamSession(ctx, steps, key, abort);
   }
 

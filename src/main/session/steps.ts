@@ -3,9 +3,23 @@ import type { SessionContext } from '../core/context.js';
 import type { Step } from '../core/session.js';
 import { detectionStep } from '../episodes/step.js';
 import { recorderStep } from '../recorder/index.js';
+import { liveUploadStep } from '../upload/live.js';
+import { monitorsStep, type MonitorsOptions } from '../monitors/index.js';
 import { preflightStep } from './preflight.js';
 
-/** The default order of a session's steps. Each service contributes one reversible step. */
-export function defaultSteps(_machine: MachineConfig): Step<SessionContext>[] {
-  return [preflightStep(), recorderStep(), detectionStep()];
+/** Options the embedding program (CLI, kiosk) passes to the steps it does not build itself. */
+export interface DefaultStepOptions {
+  modelsDir?: string;
+  /** The kiosk passes its own pid/window (`ours`) and Electron-backed sources (clipboard, displays). */
+  monitors?: MonitorsOptions;
+}
+
+/**
+ * The default order of a session's steps. Each service contributes one reversible step; `stop` runs in reverse,
+ * so live upload starts before the recorder and stops after it — it sees the last segment close.
+ */
+export function defaultSteps(machine: MachineConfig, opts: DefaultStepOptions = {}): Step<SessionContext>[] {
+  const steps = [preflightStep(), liveUploadStep(), recorderStep(), detectionStep({ modelsDir: opts.modelsDir })];
+  if (machine.monitors.enabled) steps.push(monitorsStep({ ours: { pids: [process.pid] }, ...opts.monitors }));
+  return steps;
 }
