@@ -66,7 +66,7 @@ describe('bad input gets a clear error and never loses evidence', () => {
       const r = await kuzet(['session', '--demo', '--duration', '30'], env, 150_000);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/\[DISK_FULL\].*kuzet recover/);
-      expect(r.stderr).not.toMatch(/unexpected error|    at /);
+      expect(r.stderr).not.toMatch(/unexpected error|\n\s+at /);
       const sessions = join(mnt, 'home', 'sessions');
       const id = readdirSync(sessions)[0]!;
       const log = verifyLogText(readFileSync(join(sessions, id, 'events.ndjson'), 'utf8'));

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fdatasyncSync, fstatSync, openSync, readFileSync, renameSync, ftruncateSync, writeSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, fstatSync, openSync, readFileSync, ftruncateSync, writeSync, writeFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import { canonicalize, sha256Hex } from './canonical.js';
 import { KuzetError, fsError } from './errors.js';

@@ -105,7 +105,7 @@ export function verifyEnvelope(env: unknown, expectedType: string, publicKey: Ke
   const keyid = keyIdOf(publicKey);
   const s = e.signatures.find((x) => x && x.keyid === keyid);
   if (!s) return { ok: false, reason: `no signature by key ${keyid.slice(0, 16)}… (signed by ${e.signatures.map((x) => String(x?.keyid).slice(0, 16)).join(', ') || 'nobody'})` };
-  let good = false;
+  let good: boolean;
   try {
     good = verify(null, pae(e.payloadType, payload), publicKey, Buffer.from(String(s.sig), 'base64'));
   } catch {

@@ -93,9 +93,9 @@ class Tracker {
 
   update(t: number, raw: boolean, score: number, detail: Record<string, unknown>): EpisodeEvent[] {
     if (raw) this.lastTrue = t;
-    let opening = false;
+    let opening: boolean;
     let closing = false;
-    let start = t;
+    let start: number;
     if (this.vote) {
       this.window.push({ t, raw });
       if (this.window.length > this.vote.n) this.window.shift();
