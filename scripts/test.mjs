@@ -21,6 +21,14 @@ function readJson(p) {
   try { return JSON.parse(readFileSync(p, 'utf8')); } catch { return null; }
 }
 
+// Static checks first: the type checker, and ESLint (which also enforces the layering: only the shell imports electron).
+if (extra.length === 0) {
+  for (const [name, cmd, args] of [['typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']], ['lint', 'npx', ['eslint', '.']]]) {
+    const code = run(cmd, args);
+    if (code !== 0) { console.error(`${name} failed`); failed += 1; status = 1; } else passed += 1;
+  }
+}
+
 const vitestOut = 'test-results/vitest.json';
 const v = run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${vitestOut}`, ...extra]);
 const vj = readJson(vitestOut);
