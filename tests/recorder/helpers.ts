@@ -1,6 +1,7 @@
 /** Shared helpers for the recorder tests: a private KUZET_HOME, a session dir with a log, a quick config. */
 import { spawnSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { afterAll } from 'vitest';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,8 +9,16 @@ import { parseMachineConfig, type MachineConfig } from '../../src/main/core/conf
 import { EventLog, verifyLogText, type LogRecord } from '../../src/main/core/eventlog.js';
 import type { SegmentClosed } from '../../src/main/recorder/segments.js';
 
+const homes: string[] = [];
+// Each test file removes its temporary homes at the end (KUZET_KEEP_TEST_DIRS=1 keeps them for a look).
+afterAll(() => {
+  if (process.env.KUZET_KEEP_TEST_DIRS === '1') return;
+  for (const h of homes.splice(0)) { try { rmSync(h, { recursive: true, force: true }); } catch { /* a lazily unmounted tmpfs: leave it */ } }
+});
+
 export function tempSession(prefix = 'kuzet-rec-'): { home: string; dir: string; log: EventLog } {
   const home = mkdtempSync(join(tmpdir(), prefix));
+  homes.push(home);
   process.env.KUZET_HOME = home;
   const dir = join(home, 'sessions', 's1');
   mkdirSync(dir, { recursive: true });
