@@ -119,9 +119,9 @@ export class ExamSession extends EventEmitter<ExamSessionEvents> {
       await this.seq.start(this.ctx);
     } catch (e) {
       this.ctx.log.append('session.start_failed', { error: (e as Error).message, code: (e as KuzetError).code ?? null });
-      this.setPhase('failed');
-      // Whatever was recorded before the failure is evidence too: seal it.
+      // Whatever was recorded before the failure is evidence too: seal it. The session's phase stays 'failed'.
       await this.seal({ outcome: 'start_failed' }).catch(() => undefined);
+      this.setPhase('failed');
       throw e;
     }
     this.ctx.log.append('session.features', { models: this.ctx.models, degraded: this.ctx.degraded });
