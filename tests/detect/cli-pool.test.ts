@@ -69,13 +69,31 @@ describe('DetectorPool (worker thread)', () => {
       }
       await pool.drain();
       const st = pool.stats();
-      // 1 in flight + 1 waiting: the other 4 frames submitted at once are dropped and counted
-      expect(accepted).toEqual([true, true, false, false, false, false]);
+      // 1 in flight + 1 waiting per source: each newer frame replaces the waiting one, so the freshest is analysed
+      expect(accepted).toEqual([true, true, true, true, true, true]);
       expect(st).toMatchObject({ submitted: 6, processed: 2, dropped: 4, errors: 0, queued: 0, inFlight: 0 });
       expect(st.droppedBySource).toEqual({ face: 4 });
-      expect(results.map((r) => r.pts)).toEqual([0, 0.2]);
+      expect(results.map((r) => r.pts)).toEqual([0, 1]);
       expect(results[0]!.faces).toHaveLength(1);
       expect(results[0]!.source).toBe('face');
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a busy camera cannot starve the other one: each source keeps one waiting frame', async () => {
+    const img = await decodeImage(join(FIXTURES, 'face_frontal.jpg'));
+    const pool = await DetectorPool.start({ workers: 1, maxQueue: 3 });
+    try {
+      const results: DetectionResult[] = [];
+      pool.on('result', (r: DetectionResult) => results.push(r));
+      const frame = (source: string, pts: number): Frame => ({ source, width: img.width, height: img.height, data: img.data, pts, wall: Date.now() });
+      for (let i = 0; i < 8; i++) pool.submit(frame('face', i * 0.2), { objects: false });
+      pool.submit(frame('room', 0), { objects: false });
+      for (let i = 8; i < 12; i++) pool.submit(frame('face', i * 0.2), { objects: false });
+      await pool.drain();
+      expect(results.map((r) => `${r.source}@${r.pts}`).sort()).toEqual(['face@0', 'face@2.2', 'room@0']);
+      expect(pool.stats().droppedBySource).toEqual({ face: 10 });
     } finally {
       await pool.close();
     }

@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyLogText, type LogRecord } from '../../src/main/core/eventlog.js';
 import { verifyBundle } from '../../src/main/evidence/verify.js';
+import { spawnSync } from 'node:child_process';
+import { findOnPath } from '../../src/main/core/ffmpeg.js';
 import { FIXTURES, ffmpeg, makePhoneScenes } from '../detect/helpers.js';
 import { kuzet } from '../helpers/cli.js';
 import { cleanup, tmpDir } from '../helpers/tmp.js';
@@ -13,6 +15,7 @@ import { cleanup, tmpDir } from '../helpers/tmp.js';
  * cameras into a real session; the bundle's episodes must say what happened and when (±1 s).
  */
 const root = tmpDir('kuzet-clip-');
+const espeak = findOnPath('espeak-ng');
 let bundle = '';
 let recs: LogRecord[] = [];
 afterAll(() => cleanup(root));
@@ -31,8 +34,19 @@ beforeAll(async () => {
   const fitR = 'scale=640:480,setsar=1,fps=10,format=yuv420p';
   ffmpeg([...still(blank, 12), ...still(phone, 8), ...still(blank, 12),
     '-filter_complex', `[0]${fitR}[a];[1]${fitR}[b];[2]${fitR}[c];[a][b][c]concat=n=3:v=1[v]`, '-map', '[v]', '-c:v', 'libx264', '-preset', 'ultrafast', room]);
+  // The microphone: quiet room noise with a spoken sentence from 8 s (espeak-ng; without it, no mic).
+  let mic: Record<string, unknown> = { kind: 'none' };
+  if (espeak) {
+    const wav = join(root, 'say.wav');
+    expect(spawnSync(espeak, ['-w', wav, 'Tell me the answer to question seven, the capital of Kazakhstan is Astana.']).status).toBe(0);
+    const mix = join(root, 'mic.wav');
+    ffmpeg(['-f', 'lavfi', '-i', 'anoisesrc=r=16000:a=0.01:c=pink:d=32', '-i', wav,
+      '-filter_complex', '[1]aresample=16000,adelay=8000|8000,apad[s];[0][s]amix=inputs=2:duration=first:normalize=0', '-t', '32', mix]);
+    mic = { kind: 'file', file: mix };
+  }
   const config = {
     sources: {
+      mic,
       face: { kind: 'file', file: face, width: 320, height: 240, fps: 10 },
       room: { kind: 'file', file: room, width: 640, height: 480, fps: 10 },
       screen: { kind: 'lavfi', pattern: 'testsrc', width: 640, height: 360, fps: 5 },
@@ -89,6 +103,14 @@ describe('synthetic exam clip played as cameras into a session', () => {
     expect(eps[0]!.start - off).toBeLessThan(13);
     expect(eps[0]!.end - off).toBeGreaterThan(19);
     expect(eps[0]!.end - off).toBeLessThan(21);
+  });
+
+  it.skipIf(!espeak)('the spoken sentence is one audio.voice episode starting at 8 s (±1.5 s) (skipped without espeak-ng)', () => {
+    const off = clipOffset('mic');
+    const eps = episodes('audio.voice', 'mic');
+    expect(eps, JSON.stringify(eps)).toHaveLength(1);
+    expect(Math.abs(eps[0]!.start - off - 8)).toBeLessThan(1.5);
+    expect(eps[0]!.end - eps[0]!.start).toBeGreaterThan(2);
   });
 
   it('no face.absent or extra-person episode on a clip that has neither', () => {

@@ -120,21 +120,37 @@ export class DetectorPool extends EventEmitter {
     });
   }
 
-  /** Queue a frame. Returns false when it was dropped because the queue is full (or the pool is closed). */
+  /**
+   * Queue a frame. At most one frame per source waits: a newer frame of the same source replaces the waiting one
+   * (the older is counted as dropped), so a busy camera cannot starve the other one and results stay fresh.
+   * Returns false when this frame was dropped (queue full, or the pool is closed).
+   */
   submit(frame: Frame, options?: Partial<DetectOptions>): boolean {
     if (this.closed || !this.slots.length) return false;
     this.s.submitted++;
+    const p: Pending = { id: this.nextId++, frame, options, t0: performance.now() };
+    for (const slot of this.slots) {
+      const i = slot.queue.findIndex((q) => q.frame.source === frame.source);
+      if (i >= 0) {
+        this.countDrop(slot.queue[i]!.frame);
+        slot.queue[i] = p;
+        return true;
+      }
+    }
     const slot = this.slots.reduce((a, b) => (load(b) < load(a) ? b : a));
     if (load(slot) >= this.maxQueue) {
-      this.s.dropped++;
-      this.droppedBySource[frame.source] = (this.droppedBySource[frame.source] ?? 0) + 1;
-      this.emit('drop', frame);
+      this.countDrop(frame);
       return false;
     }
-    const p: Pending = { id: this.nextId++, frame, options, t0: performance.now() };
     if (slot.busy) slot.queue.push(p);
     else this.send(slot, p);
     return true;
+  }
+
+  private countDrop(frame: Frame): void {
+    this.s.dropped++;
+    this.droppedBySource[frame.source] = (this.droppedBySource[frame.source] ?? 0) + 1;
+    this.emit('drop', frame);
   }
 
   private send(slot: Slot, p: Pending): void {

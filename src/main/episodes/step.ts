@@ -148,6 +148,7 @@ export function detectionStep(opts: { modelsDir?: string } = {}): Step<SessionCo
       const cams = CAMERAS.filter((c) => ctx.machine.sources[c].kind !== 'none');
       for (const c of cams) files.set(c, createWriteStream(join(ctx.dir, 'detect', `${c}.ndjson`), { flags: 'a' }));
       pool.on('result', (r: DetectionResult) => onResult(ctx, r));
+      pool.on('drop', (f: { source: string; pts: number }) => what.delete(`${f.source}@${f.pts}`));
       pool.on('frameError', (e: { source: string; pts: number; message: string }) => ctx.log.append('detect.frame_error', e));
       pool.on('error', (e: Error) => ctx.log.append('detect.worker_error', { error: e.message }));
       ctx.log.append('detect.started', { cameras: cams, features: { ...features }, faceHz: det.faceHz, objectHz: det.objectHz });

@@ -2,6 +2,7 @@ import type { MachineConfig } from '../core/config.js';
 import type { SessionContext } from '../core/context.js';
 import type { Step } from '../core/session.js';
 import { detectionStep } from '../episodes/step.js';
+import { voiceStep } from '../episodes/voice-step.js';
 import { recorderStep } from '../recorder/index.js';
 import { liveUploadStep } from '../upload/live.js';
 import { monitorsStep, type MonitorsOptions } from '../monitors/index.js';
@@ -16,10 +17,10 @@ export interface DefaultStepOptions {
 
 /**
  * The default order of a session's steps. Each service contributes one reversible step; `stop` runs in reverse,
- * so live upload starts before the recorder and stops after it — it sees the last segment close.
+ * so live upload and voice detection start before the recorder and stop after it — they see the last segment close.
  */
 export function defaultSteps(machine: MachineConfig, opts: DefaultStepOptions = {}): Step<SessionContext>[] {
-  const steps = [preflightStep(), liveUploadStep(), recorderStep(), detectionStep({ modelsDir: opts.modelsDir })];
+  const steps = [preflightStep(), liveUploadStep(), voiceStep(), recorderStep(), detectionStep({ modelsDir: opts.modelsDir })];
   if (machine.monitors.enabled) steps.push(monitorsStep({ ours: { pids: [process.pid] }, ...opts.monitors }));
   return steps;
 }
