@@ -29,15 +29,23 @@ if (extra.length === 0) {
   }
 }
 
-const vitestOut = 'test-results/vitest.json';
-const v = run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${vitestOut}`, ...extra]);
-const vj = readJson(vitestOut);
-if (vj) {
-  passed += vj.numPassedTests ?? 0;
-  failed += vj.numFailedTests ?? 0;
-  skipped += (vj.numPendingTests ?? 0) + (vj.numTodoTests ?? 0);
-} else if (v !== 0) failed += 1;
-if (v !== 0) status = 1;
+// Vitest in two passes: everything in parallel, then the whole-session tests one file at a time — they run real
+// ffmpeg + detectors against the clock, and two of them at once on 2 cores would measure the machine, not Kuzet.
+const SERIAL = 'tests/session/**';
+const passes = extra.length
+  ? [['vitest', ...extra]]
+  : [['vitest-parallel', '--exclude', SERIAL], ['vitest-serial', 'tests/session', '--no-file-parallelism']];
+for (const [name, ...args] of passes) {
+  const out = `test-results/${name}.json`;
+  const v = run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`, ...args]);
+  const vj = readJson(out);
+  if (vj) {
+    passed += vj.numPassedTests ?? 0;
+    failed += vj.numFailedTests ?? 0;
+    skipped += (vj.numPendingTests ?? 0) + (vj.numTodoTests ?? 0);
+  } else if (v !== 0) failed += 1;
+  if (v !== 0) status = 1;
+}
 
 if (existsSync('playwright.config.ts') && extra.length === 0) {
   const pwOut = 'test-results/playwright.json';
