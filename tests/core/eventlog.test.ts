@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EventLog, GENESIS, verifyLogText } from '../../src/main/core/eventlog.js';
 import { cleanup, tmpDir } from '../helpers/tmp.js';
+import { mountTinyTmpfs, unmount } from '../helpers/tmpfs.js';
 
 const dir = tmpDir();
 afterAll(() => cleanup(dir));
@@ -74,13 +75,11 @@ describe('hash-chained event log', () => {
 
 describe('event log on a full disk', () => {
   it('keeps appending in memory without throwing, then writes every record in order once space is back', async (ctx) => {
-    const { spawnSync } = await import('node:child_process');
-    const { mkdirSync, rmSync: rm, writeFileSync: wf } = await import('node:fs');
+    const { rmSync: rm, writeFileSync: wf } = await import('node:fs');
     const mnt = join(dir, 'tiny');
-    mkdirSync(mnt);
-    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mnt]);
-    if (m.status !== 0) {
-      ctx.skip(`mounting a tiny tmpfs to fill is not permitted here: ${String(m.stderr).trim()}`);
+    const why = mountTinyTmpfs(mnt, '64k');
+    if (why) {
+      ctx.skip(why);
       return;
     }
     try {
@@ -103,7 +102,7 @@ describe('event log on a full disk', () => {
       expect(chk.ok).toBe(true);
       expect(chk.records.map((r) => r.type)).toEqual(['log.opened', 'while.full', 'while.full', 'while.full', 'space.back']);
     } finally {
-      spawnSync('umount', [mnt]);
+      unmount(mnt);
     }
   });
 });

@@ -7,6 +7,7 @@ import { hashFile } from '../../src/main/evidence/hash.js';
 import { verifyBundle } from '../../src/main/evidence/verify.js';
 import { kuzet } from '../helpers/cli.js';
 import { cleanup, tmpDir } from '../helpers/tmp.js';
+import { mountTinyTmpfs, unmount } from '../helpers/tmpfs.js';
 
 const root = tmpDir('kuzet-bad-');
 afterAll(() => cleanup(root));
@@ -55,10 +56,9 @@ describe('bad input gets a clear error and never loses evidence', () => {
 
   it('a full disk mid-exam: clear DISK_FULL error, closed segments intact, and `kuzet recover` seals a valid bundle once space is back', async (ctx) => {
     const mnt = join(root, 'tiny');
-    mkdirSync(mnt);
-    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1200k', 'tmpfs', mnt]);
-    if (m.status !== 0) {
-      ctx.skip(`mounting a tiny tmpfs to fill is not permitted here: ${String(m.stderr).trim()}`);
+    const why = mountTinyTmpfs(mnt, '1200k');
+    if (why) {
+      ctx.skip(why);
       return;
     }
     try {
@@ -84,7 +84,7 @@ describe('bad input gets a clear error and never loses evidence', () => {
       const listed = new Map(v.manifest!.files.map((f) => [f.path, f.sha256]));
       for (const c of closed) expect(listed.get(c.file), c.file).toBe(c.sha256);
     } finally {
-      spawnSync('umount', ['-l', mnt]);
+      unmount(mnt);
     }
   }, 200_000);
 });

@@ -30,17 +30,20 @@ export interface StreamSummary {
   bytes: number;
 }
 
+/** Who and what a session is about: in session.json, in the `session.opened` event and in the manifest. */
+export interface SessionIdentity {
+  id: string;
+  examId: string;
+  studentId: string;
+  machineId: string;
+  lab?: string;
+  demo: boolean;
+}
+
 export interface Manifest {
   format: typeof BUNDLE_FORMAT;
   formatVersion: number;
-  session: {
-    id: string;
-    examId: string;
-    studentId: string;
-    machineId: string;
-    lab?: string;
-    demo: boolean;
-  };
+  session: SessionIdentity;
   app: { name: 'kuzet'; version: string };
   configHash: string;
   /** Model name → sha256 of the model file that ran. */

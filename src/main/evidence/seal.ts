@@ -7,18 +7,12 @@ import { signEnvelope, type KeyPair } from '../core/keys.js';
 import { APP_VERSION } from '../core/version.js';
 import {
   BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, LOG_FILE, MANIFEST_FILE, MANIFEST_PAYLOAD_TYPE, PUBLIC_KEY_FILE, SELF_FILES,
-  SEGMENT_FILE, SESSION_STATE_FILE, SIGNATURE_FILE, type Manifest, type ManifestFile, type StreamSummary,
+  SEGMENT_FILE, SESSION_STATE_FILE, SIGNATURE_FILE, type Manifest, type ManifestFile, type SessionIdentity, type StreamSummary,
 } from './format.js';
 import { hashFile, listFiles } from './hash.js';
 
 /** Immutable facts about a session, written to session.json when it opens (and listed in the bundle). */
-export interface SessionState {
-  id: string;
-  examId: string;
-  studentId: string;
-  machineId: string;
-  lab?: string;
-  demo: boolean;
+export interface SessionState extends SessionIdentity {
   configHash: string;
   appVersion: string;
   pid: number;
