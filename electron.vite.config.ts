@@ -27,7 +27,7 @@ export default defineConfig({
   preload: {
     build: {
       rolldownOptions: {
-        input: { index: resolve('src/preload/index.ts') },
+        input: { index: resolve('src/preload/index.ts'), exam: resolve('src/preload/exam.ts') },
         output: { format: 'cjs', entryFileNames: '[name].cjs' },
       },
     },

@@ -1,4 +1,5 @@
 import { defineConfig } from '@playwright/test';
+import { CHROMIUM, CHROMIUM_ARGS } from './tests/ui/chromium.js';
 
 /**
  * Browser suites: tests/ui (the React kiosk UI in the system Chromium, driving the real services headless) and
@@ -19,9 +20,8 @@ export default defineConfig({
   use: {
     browserName: 'chromium',
     viewport: { width: 1280, height: 800 },
-    launchOptions: {
-      executablePath: process.env.KUZET_CHROMIUM ?? '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-gpu', '--headless'],
-    },
+    // Headless by default; the UI flow specs switch to a real window on their private Xvfb when global-setup
+    // started one (tests/ui/xdisplay.ts), so the kiosk UI is the focused window the foreground monitor watches.
+    launchOptions: { executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, '--headless'] },
   },
 });

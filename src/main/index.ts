@@ -10,6 +10,8 @@ import { bootKiosk, type KioskBoot } from './kiosk/boot.js';
 import { KioskService } from './kiosk/service.js';
 import { createKioskShell } from './shell/window.js';
 import { wireBridge } from './shell/ipc.js';
+import { kioskWindowTitle } from './shell/policy.js';
+import { kioskMonitors } from './shell/sources.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -30,12 +32,15 @@ async function main(): Promise<void> {
     app.exit(1);
     return;
   }
-  const service = new KioskService(boot.options);
+  // The monitors see the kiosk's own processes and window as "ours", and read the clipboard and the displays
+  // through Electron (works on every OS and sees what the kiosk window sees).
+  const identity = kioskMonitors(kioskWindowTitle(boot.options.exam.title));
+  const service = new KioskService({ ...boot.options, monitors: identity.options });
   for (const r of boot.recovered) service.note('kiosk.recovered_previous', { id: r.id, bundleDir: r.bundleDir ?? null, error: r.error ?? null });
   const rendererUrl = process.env.ELECTRON_RENDERER_URL;
   const ui = rendererUrl ? { url: rendererUrl } : { file: join(here, '../renderer/index.html') };
   const shell = createKioskShell(service, {
-    renderer: ui, preload: join(here, '../preload/index.cjs'),
+    renderer: ui, preload: join(here, '../preload/index.cjs'), examPreload: join(here, '../preload/exam.cjs'),
     unlocked: process.argv.includes('--dev-unlocked') && !app.isPackaged,
   });
   const unwire = wireBridge(shell.window, service, ui);
@@ -46,6 +51,7 @@ async function main(): Promise<void> {
     if (quitting) return;
     quitting = true;
     await service.close(reason);
+    identity.stop();
     unwire();
     await boot.close();
     app.exit(0);

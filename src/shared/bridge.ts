@@ -4,7 +4,9 @@
  * `KioskService` (src/main/kiosk) answers them. Bump BRIDGE_VERSION on an incompatible change.
  */
 
-export const BRIDGE_VERSION = 1;
+export const BRIDGE_VERSION = 2;
+// v2: CheckStatus 'unavailable'; FinishState remaining-work fields (files, rate, ETA, sent live); ExamWarning.text;
+//     exam-view channels (print attempts).
 
 export const LANGS = ['kk', 'ru', 'en'] as const;
 export type Lang = (typeof LANGS)[number];
@@ -47,7 +49,9 @@ export interface ExamInfo {
   hasServer: boolean;
 }
 
-export type CheckStatus = 'pending' | 'ok' | 'warn' | 'fail';
+/** `unavailable`: this computer cannot run the check (no display server, no detector model …) — not a problem the
+ * student can fix, shown as "not checked" so it is not mistaken for a warning about them. */
+export type CheckStatus = 'pending' | 'ok' | 'warn' | 'fail' | 'unavailable';
 
 export interface CheckItem {
   /** camera.face, camera.room, face.visible, room.desk, devices, processes, displays, server, … */
@@ -74,14 +78,30 @@ export interface ExamWarning {
   /** Wall-clock ms. */
   at: number;
   detail?: string;
+  /** A specific sentence from the service in each UI language, shown instead of the generic text when present. */
+  text?: Partial<Record<Lang, string>>;
 }
 
 export type FinishPhase = 'sealing' | 'uploading' | 'done' | 'failed';
 
 export interface FinishState {
   phase: FinishPhase;
+  /** Bytes of this session the server holds / will hold in all (live-uploaded segments count as sent). */
   sentBytes: number;
   totalBytes: number;
+  /** Files of this session the server holds / in all. */
+  filesDone?: number;
+  filesTotal?: number;
+  /** What the live upload had already delivered during the exam when the finish began. */
+  sentLiveBytes?: number;
+  sentLiveFiles?: number;
+  /** Current rate (bytes/s) and the estimated seconds left (null: not known yet). */
+  rateBps?: number;
+  etaSeconds?: number | null;
+  /** Everything is sent; the server is verifying the bundle before it signs the receipt. */
+  verifying?: boolean;
+  /** A transient problem being retried (English, technical), e.g. the network is down. */
+  retrying?: string | null;
   bundleDir?: string;
   manifestSha256?: string;
   /** The server's receipt id: shown to the student, and only then the kiosk releases. */
@@ -160,6 +180,8 @@ export const CHANNELS = {
   invoke: (m: BridgeMethod): string => `kuzet:${m}`,
   state: 'kuzet:event:state',
   preview: 'kuzet:event:preview',
+  /** Exam view (its own small preload, src/preload/exam.ts) → main: the page called window.print(). */
+  examPrint: 'kuzet:exam:print-blocked',
 } as const;
 
 /** What `window.kuzet` offers the renderer. */

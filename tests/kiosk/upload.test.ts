@@ -25,6 +25,9 @@ describe('kiosk finish against the real embedded evidence server', () => {
     expect(s.checksPassed, JSON.stringify(s.checks)).toBe(true);
     ok(await k.service.invoke('confirmChecks', []));
     ok(await k.service.invoke('acceptRules', []));
+    // The live uploader delivers closed segments while the exam runs; wait for the first acknowledgement.
+    const ctx = k.service.sessionContext!;
+    await new Promise<void>((r) => { const on = (rec: { type: string }) => { if (rec.type === 'upload.acked') { ctx.log.off('record', on); r(); } }; ctx.log.on('record', on); });
     s = ok(await k.service.invoke('finish', []));
     expect(s.finish, JSON.stringify(s.finish)).toMatchObject({ phase: 'done' });
     expect(s.released).toBe(true);
@@ -32,6 +35,16 @@ describe('kiosk finish against the real embedded evidence server', () => {
     expect(phases.indexOf('sealing')).toBeLessThan(phases.indexOf('uploading'));
     expect(phases.at(-1)).toBe('done');
     expect(s.finish!.totalBytes).toBeGreaterThan(0);
+    // Finishing reused the live queue: the first progress already counts what was sent during the exam, and only
+    // the rest (last segments, log, manifest, signature) was left.
+    const uploading = progress.filter((p) => p!.phase === 'uploading');
+    expect(uploading[0]!.sentLiveFiles).toBeGreaterThanOrEqual(1);
+    expect(uploading[0]!.sentLiveBytes).toBeGreaterThan(0);
+    const counted = uploading.find((p) => p!.filesTotal !== undefined)!;
+    expect(counted.sentBytes).toBeGreaterThanOrEqual(counted.sentLiveBytes!);
+    expect(counted.filesDone).toBeGreaterThanOrEqual(counted.sentLiveFiles!);
+    expect(counted.filesTotal!).toBeGreaterThan(counted.sentLiveFiles!);
+    expect(s.finish).toMatchObject({ filesDone: s.finish!.filesTotal, sentBytes: s.finish!.totalBytes });
     // The id shown is the receipt's digest prefix; the receipt was stored and verifies the bundle's manifest.
     const receiptFile = `${k.home.root}/receipts/${s.sessionId}.receipt.json`;
     expect(existsSync(receiptFile)).toBe(true);

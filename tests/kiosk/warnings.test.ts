@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { LogRecord } from '../../src/main/core/eventlog.js';
-import { warningFor } from '../../src/main/kiosk/service.js';
+import { warningDetail, warningFor } from '../../src/main/kiosk/service.js';
 
 const rec = (type: string, data: Record<string, unknown> = {}): LogRecord => ({ seq: 0, prev: '', mono: 0, wall: 0, type, data, hash: '' });
 
@@ -34,5 +34,18 @@ describe('which session events the student sees as warnings', () => {
     expect(warningFor(rec('kiosk.shortcut_blocked'))).toBe('shortcut');
     expect(warningFor(rec('kiosk.window_open_blocked'))).toBe('navigation');
     expect(warningFor(rec('segment.closed'))).toBeNull();
+  });
+
+  it('names what fired (program, window, device, key) and maps print, clipboard and detector outages', () => {
+    expect(warningFor(rec('kiosk.print_blocked'))).toBe('print');
+    expect(warningFor(rec('monitor.clipboard.outside_copy'))).toBe('clipboard_outside');
+    expect(warningFor(rec('detect.unavailable'))).toBe('detector_off');
+    expect(warningDetail(rec('monitor.process.found', { entry: 'AnyDesk', name: 'anydesk' }))).toBe('AnyDesk');
+    expect(warningDetail(rec('monitor.foreground.away', { window: { title: 'Notes', owner: { name: 'gedit' } } }))).toBe('Notes');
+    expect(warningDetail(rec('monitor.foreground.away', { window: { title: null, owner: { name: 'gedit' } } }))).toBe('gedit');
+    expect(warningDetail(rec('monitor.foreground.away', { window: null, reason: 'no-focus' }))).toBeUndefined();
+    expect(warningDetail(rec('monitor.device.added', { device: { product: 'USB Keyboard' } }))).toBe('USB Keyboard');
+    expect(warningDetail(rec('kiosk.navigation_blocked', { url: 'https://example.com/x' }))).toBe('example.com');
+    expect(warningDetail(rec('episode.started', { type: 'face.absent' }))).toBeUndefined();
   });
 });

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { compileAllowlist, compilePattern, ExitCodeGuard, exitCodeMatches, FocusTracker, sha256Hex, shortcutDecision, type KeyInput } from '../../src/main/shell/policy.js';
+import {
+  clipboardKey, compileAllowlist, compilePattern, ExitCodeGuard, exitCodeMatches, FocusTracker, kioskWindowTitle, sha256Hex, shortcutDecision, syncPids, type KeyInput,
+} from '../../src/main/shell/policy.js';
 
 describe('allowlist', () => {
   const al = compileAllowlist('https://moodle.kaznu.kz/mod/quiz/view.php?id=7', ['*.platonus.kz', 'lms.example.kz/exam', 'http://127.0.0.1:8080/q*']);
@@ -125,5 +127,42 @@ describe('focus tracker', () => {
     expect(f.lost(1000)).toEqual({ n: 2, at: 1000 });
     expect(f.regained(1200)).toEqual({ n: 2, at: 1200, awayMs: 200, totalAwayMs: 700 });
     expect(f.snapshot(2000)).toEqual({ losses: 2, totalAwayMs: 700, longestAwayMs: 500, away: false });
+  });
+});
+
+describe('clipboard keys in the exam view', () => {
+  const k = (code: string, mods: Partial<KeyInput> = {}): KeyInput => ({ type: 'rawKeyDown', key: '', code, control: false, meta: false, alt: false, shift: false, ...mods });
+
+  it('holds back every paste combination, on any keyboard layout (physical key codes)', () => {
+    expect(clipboardKey(k('KeyV', { control: true, key: 'м' }))).toBe('paste'); // Russian layout: Ctrl+"м"
+    expect(clipboardKey(k('KeyV', { meta: true }))).toBe('paste');
+    expect(clipboardKey(k('KeyV', { control: true, shift: true }))).toBe('paste');
+    expect(clipboardKey(k('Insert', { shift: true }))).toBe('paste');
+  });
+
+  it('notes copies and cuts, and leaves other keys alone', () => {
+    expect(clipboardKey(k('KeyC', { control: true }))).toBe('copy');
+    expect(clipboardKey(k('KeyX', { meta: true }))).toBe('copy');
+    expect(clipboardKey(k('Insert', { control: true }))).toBe('copy');
+    expect(clipboardKey(k('Delete', { shift: true }))).toBe('copy');
+    expect(clipboardKey(k('KeyC', { control: true, shift: true }))).toBeNull(); // devtools inspect, blocked elsewhere
+    expect(shortcutDecision(k('KeyC', { control: true, shift: true })).block).toBe(true);
+    expect(clipboardKey(k('KeyV'))).toBeNull();
+    expect(clipboardKey(k('KeyV', { control: true, alt: true }))).toBeNull();
+    expect(clipboardKey(k('KeyV', { control: true, type: 'keyUp' }))).toBeNull();
+  });
+});
+
+describe('the kiosk identity the monitors read', () => {
+  it('keeps a live pid list in place, distinct and valid', () => {
+    const live = [1];
+    const same = live;
+    expect(syncPids(live, [1, 20, 20, 30, 0, -4, 1.5])).toBe(true);
+    expect(same).toEqual([1, 20, 30]);
+    expect(syncPids(live, [1, 20, 30])).toBe(false);
+  });
+
+  it('has one fixed window title', () => {
+    expect(kioskWindowTitle('Mathematics 101 — final')).toBe('Kuzet — Mathematics 101 — final');
   });
 });

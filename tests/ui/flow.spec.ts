@@ -12,6 +12,13 @@ import { verifyLogText } from '../../src/main/core/eventlog.js';
 import { LOG_FILE } from '../../src/main/evidence/format.js';
 import { sha256Hex } from '../../src/main/shell/policy.js';
 import { shotPath, startKiosk, testExam, testMachine, webPreload, type Kiosk } from './harness.js';
+import { CHROMIUM, CHROMIUM_ARGS } from './chromium.js';
+import { focusBrowser, foreignWindow, uiDisplay } from './xdisplay.js';
+
+// With the private X display (global-setup), Chromium runs as a real focused window on it: the monitors watch it
+// with their X11 sources exactly as they watch the kiosk window in a lab.
+const X = uiDisplay();
+if (X) test.use({ headless: false, launchOptions: { executablePath: CHROMIUM, args: CHROMIUM_ARGS } });
 
 let kiosk: Kiosk | null = null;
 test.afterEach(async () => { await kiosk?.close(); kiosk = null; });
@@ -23,6 +30,7 @@ async function open(page: Page, k: Kiosk): Promise<void> {
   await page.addInitScript({ content: webPreload() });
   await page.goto(k.url);
   await expect(page.getByTestId('screen-identify')).toBeVisible();
+  if (X) await focusBrowser();
   expect(errors, 'no page errors (CSP violations show up here too)').toEqual([]);
 }
 
@@ -31,7 +39,13 @@ const FLOW_LANGS: Lang[] = ['kk', 'ru', 'en'];
 for (const lang of FLOW_LANGS) {
   test(`full student flow in ${lang}`, async ({ page }) => {
     const T = resources[lang].translation;
-    kiosk = await startKiosk({ withServer: true, exam: testExam({ exitCodeSha256: sha256Hex('proctor-7') }) });
+    // One language runs the real detection step (committed ONNX models): a test pattern has no face, so a
+    // face.absent episode reaches the status bar. The others show the checklist with detection switched off.
+    const detect = lang === 'ru';
+    const machine = detect ? testMachine({ detection: { enabled: true, faceHz: 2, objectHz: 0.5, thresholds: { noFaceSeconds: 1 } } }) : testMachine();
+    kiosk = await startKiosk({ machine, withServer: true, exam: testExam({ exitCodeSha256: sha256Hex('proctor-7') }) });
+    const finishStates: NonNullable<ReturnType<Kiosk['service']['getState']>['finish']>[] = [];
+    kiosk.service.on('state', (st) => { if (st.finish) finishStates.push(st.finish); });
     await open(page, kiosk);
     const shot = async (n: number, name: string) => page.screenshot({ path: shotPath(`${lang}-${n}-${name}`), fullPage: true });
 
@@ -58,6 +72,16 @@ for (const lang of FLOW_LANGS) {
     await expect(page.getByTestId('check-room.desk')).toHaveAttribute('data-status', 'ok');
     await expect(page.getByTestId('check-face.visible')).toContainText(T.checks.items.face_visible.fix);
     await expect(page.getByTestId('rec')).toContainText(T.exam.recording);
+    if (detect) await expect(page.getByTestId('check-detection')).toHaveAttribute('data-status', 'ok');
+    else await expect(page.getByTestId('check-detection')).toContainText(T.checks.items.detection.disabled);
+    if (X) {
+      // The monitors' own checks, through the same X11 sources the session watches with (not "Attention").
+      await expect(page.getByTestId('check-foreground')).toHaveAttribute('data-status', 'ok');
+      await expect(page.getByTestId('check-clipboard')).toHaveAttribute('data-status', 'ok');
+      // Xvfb's only output has no physical size: the real state is "a virtual display", noted for the proctor.
+      await expect(page.getByTestId('check-displays')).toHaveAttribute('data-status', 'warn');
+      await expect(page.getByTestId('check-displays')).toContainText('screen');
+    }
     await shot(2, 'checks');
     await page.getByTestId('checks-next').click();
 
@@ -69,12 +93,28 @@ for (const lang of FLOW_LANGS) {
     await shot(3, 'rules');
     await page.getByTestId('rules-start').click();
 
-    // 4. Exam: the status bar; a focus loss (what the shell reports) shows as a non-blocking warning.
+    // 4. Exam: the status bar; warnings from the real monitors and detectors, and the shell's focus-loss report,
+    // show as non-blocking warnings in the student's language.
     await expect(page.getByTestId('screen-exam')).toBeVisible();
     await expect(page.getByTestId('remaining')).toHaveText(/^1:(29|30):\d\d$/);
+    let n = 0;
+    if (detect) {
+      await expect(page.getByTestId('warning')).toContainText(T.warnings.face_missing, { timeout: 30_000 });
+      await shot(4, 'exam-face-warning');
+      n++;
+    }
+    if (X) {
+      const notes = await foreignWindow(`Notes-${lang}`);
+      await expect(page.getByTestId('warning')).toContainText(T.warnings.window);
+      await expect(page.getByTestId('warning-detail')).toHaveText(` · Notes-${lang}`);
+      await shot(4, 'exam-window-warning');
+      await notes.close();
+      n++;
+    }
     kiosk.service.noteFocusLost({ n: 1, at: Date.now(), by: 'ui-test' });
     await expect(page.getByTestId('warning')).toHaveText(T.warnings.focus_lost);
-    await expect(page.getByTestId('warning-count')).toHaveText(T.exam.warnings.replace('{{count}}', '1'));
+    n++;
+    await expect(page.getByTestId('warning-count')).toHaveText(T.exam.warnings.replace('{{count}}', String(n)));
     await shot(4, 'exam');
     await page.getByTestId('finish').click();
     await expect(page.getByTestId('finish-no')).toBeVisible();
@@ -90,6 +130,10 @@ for (const lang of FLOW_LANGS) {
     await expect(page.getByTestId('receipt-id')).toHaveText(st.finish!.receiptId!.replace(/(.{4})(?=.)/g, '$1 '));
     await expect(page.getByTestId('close')).toBeVisible();
     await shot(5, 'done');
+    // The finish sent only what the live upload had not: its first progress already counts the live-sent files.
+    const counted = finishStates.find((f) => f.phase === 'uploading' && f.filesTotal !== undefined);
+    expect(counted?.filesTotal).toBeGreaterThan(0);
+    expect(counted!.sentBytes).toBeGreaterThanOrEqual(counted!.sentLiveBytes ?? 0);
     const log = readFileSync(join(st.finish!.bundleDir!, LOG_FILE), 'utf8');
     const v = verifyLogText(log);
     expect(v.ok, JSON.stringify(v.problems)).toBe(true);

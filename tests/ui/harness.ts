@@ -13,6 +13,7 @@ import { ensureHome, type HomeLayout } from '../../src/main/core/home.js';
 import { parseExamConfig, parseMachineConfig, type ExamConfig, type MachineConfig } from '../../src/main/core/config.js';
 import { KioskService, type KioskOptions } from '../../src/main/kiosk/service.js';
 import { startDemoServices } from '../../src/main/kiosk/demo.js';
+import { uiDisplay } from './xdisplay.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const RENDERER_OUT = join(ROOT, 'artifacts', 'ui-build');
@@ -80,7 +81,10 @@ export async function startKiosk(o: { machine?: MachineConfig; exam?: ExamConfig
     machine = parseMachineConfig({ ...machine, upload: { ...machine.upload, server: demo.serverUrl } });
     exam = parseExamConfig({ ...exam, url: demo.examUrl });
   }
-  const service = new KioskService({ machine, exam, demo: true, home, lang: o.lang, ...o.extra });
+  // On the UI tests' X display the kiosk UI is Chromium's window: that is "ours" for the foreground monitor (the
+  // Electron shell passes its own pids, window title and class the same way).
+  const monitors = uiDisplay() ? { ours: { pids: [process.pid], classes: ['chromium'] } } : undefined;
+  const service = new KioskService({ machine, exam, demo: true, home, lang: o.lang, ...(monitors ? { monitors } : {}), ...o.extra });
   const clients = new Set<ServerResponse>();
   const send = (event: string, data: unknown) => { const msg = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`; for (const c of clients) c.write(msg); };
   service.on('state', (s) => send('state', s));

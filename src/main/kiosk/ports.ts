@@ -9,6 +9,9 @@ import type { LogRecord } from '../core/eventlog.js';
 import type { HomeLayout } from '../core/home.js';
 import type { KeyPair } from '../core/keys.js';
 import type { StopReason } from '../core/session.js';
+import type { MonitorSet, MonitorsOptions } from '../monitors/monitors.js';
+import type { PreflightItem } from '../monitors/preflight.js';
+import type { UploadProgress as QueueProgress, UploadQueue } from '../upload/spool.js';
 import type { Lang } from '../../shared/bridge.js';
 
 export interface SessionLike {
@@ -26,31 +29,36 @@ export interface OpenSessionOptions {
   demo: boolean;
   home?: HomeLayout;
   key?: KeyPair;
+  /** For the default steps: the kiosk's own windows/pids and Electron-backed monitor sources, the models folder. */
+  stepOptions?: { monitors?: MonitorsOptions; modelsDir?: string };
 }
 
 /** One computer check for the list: the spine's (disk, ffmpeg) and the monitors' (processes, VM, displays …). */
 export interface PreflightLine {
   /** The check id the UI has text for: disk, ffmpeg, processes, vm, remote, displays, devices, foreground, clipboard. */
   id: string;
-  status: 'ok' | 'warn' | 'fail';
+  status: 'ok' | 'warn' | 'fail' | 'unavailable';
   blocking: boolean;
   detail?: string;
   text?: Partial<Record<Lang, string>>;
 }
 
-export interface UploadProgress { sentBytes: number; totalBytes: number }
+export type UploadProgress = QueueProgress;
 export interface UploadOutcome { receiptId: string; receiptPath: string }
 export interface UploadRequest {
   home: HomeLayout;
   machine: MachineConfig;
   onProgress: (p: UploadProgress) => void;
   signal: AbortSignal;
+  /** The live uploader's queue (it already holds what was sent during the exam): only the rest is sent. */
+  queue?: UploadQueue;
 }
 
 export interface KioskPorts {
   openSession(o: OpenSessionOptions): Promise<SessionLike>;
-  /** Computer checks (disk, ffmpeg, devices, processes, displays, VM). */
-  preflight(ctx: SessionContext): Promise<PreflightLine[]>;
+  /** Computer checks (disk, ffmpeg, devices, processes, displays, VM), with the same sources and identity as the
+   * session's running monitors. */
+  preflight(ctx: SessionContext, monitors?: MonitorsOptions): Promise<PreflightLine[]>;
   /** Faces in one rgb24 frame (null: no face detector available, with the reason). */
   countFaces(rgb: Uint8Array, width: number, height: number): Promise<{ faces: number } | { faces: null; reason: string }>;
   /** Is the evidence server up? Resolves with a short detail, rejects with a reason. */
@@ -66,13 +74,22 @@ export function receiptIdOf(digestHex: string): string {
   return digestHex.slice(0, 16).toUpperCase();
 }
 
+/** One monitors preflight item as a checklist line: its kk/ru/en sentence always goes along (also when clean). */
+export function preflightLine(it: PreflightItem): PreflightLine {
+  const status = it.status === 'clean' ? 'ok' : it.status === 'blocked' ? 'fail' : it.status === 'unavailable' ? 'unavailable' : 'warn';
+  return {
+    id: MONITOR_CHECK_IDS[it.id] ?? it.id, status, blocking: it.status === 'blocked',
+    ...(it.details.length ? { detail: it.details.join('; ') } : {}), text: it.title,
+  };
+}
+
 export function realPorts(): KioskPorts {
   return {
     async openSession(o) {
       const { ExamSession } = await import('../session/exam-session.js');
       return ExamSession.open(o);
     },
-    async preflight(ctx) {
+    async preflight(ctx, monitors = {}) {
       const { spinePreflight } = await import('../session/preflight.js');
       const lines: PreflightLine[] = spinePreflight(ctx).map((i) => ({
         id: i.id, status: i.ok ? 'ok' : i.blocking ? 'fail' : 'warn', blocking: i.blocking, ...(i.ok ? {} : { detail: i.detail }),
@@ -80,14 +97,12 @@ export function realPorts(): KioskPorts {
       const mon = await import('../monitors/index.js');
       const cfg = mon.effectiveMonitorsConfig(ctx.machine, ctx.exam);
       if (!cfg.enabled) return lines;
-      const res = await mon.preflight(cfg, { emit: (type, data) => { ctx.log.append(type, data); } });
-      for (const it of res.items) {
-        const status = it.status === 'clean' ? 'ok' : it.status === 'blocked' ? 'fail' : 'warn';
-        lines.push({
-          id: MONITOR_CHECK_IDS[it.id] ?? it.id, status, blocking: it.status === 'blocked',
-          ...(it.details.length ? { detail: it.details.join('; ') } : {}), ...(status === 'ok' ? {} : { text: it.title }),
-        });
-      }
+      // The session's monitors already run with the shell's sources (Electron clipboard and screen, X11 …): the
+      // checklist asks the very same sources, so what it shows is what the exam will be watched with.
+      const running = ctx.services.monitors as MonitorSet | undefined;
+      const sources = { ...monitors.sources, ...(running ? running.sources : {}) };
+      const res = await mon.preflight(cfg, { ...monitors, sources, emit: (type, data) => { ctx.log.append(type, data); } });
+      for (const it of res.items) lines.push(preflightLine(it));
       return lines;
     },
     async countFaces(rgb, width, height) {
@@ -110,8 +125,7 @@ export function realPorts(): KioskPorts {
       const { uploadBundle } = await import('../upload/bundle.js');
       const { receiptDigest } = await import('../server/protocol.js');
       const r = await uploadBundle(bundleDir, serverUrl, {
-        home: o.home, upload: o.machine.upload, signal: o.signal,
-        onProgress: (p) => o.onProgress({ sentBytes: p.bytesDone, totalBytes: p.bytesTotal }),
+        home: o.home, upload: o.machine.upload, signal: o.signal, onProgress: o.onProgress, ...(o.queue ? { queue: o.queue } : {}),
       });
       return { receiptId: receiptIdOf(receiptDigest(r.receipt)), receiptPath: r.receiptPath };
     },

@@ -5,6 +5,8 @@
  * main process and the Chromium UI tests both drive this same class.
  */
 import { EventEmitter } from 'node:events';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { ExamConfig, MachineConfig, SourceId } from '../core/config.js';
 import type { Frame } from '../core/context.js';
 import type { LogRecord } from '../core/eventlog.js';
@@ -18,8 +20,11 @@ import {
 } from '../../shared/bridge.js';
 import { checkKeyBase, warningKey } from '../../shared/i18n/index.js';
 import { ExitCodeGuard } from '../shell/policy.js';
+import type { MonitorSet, MonitorsOptions, PasteDecision } from '../monitors/index.js';
+import type { LiveUploadService } from '../upload/live.js';
+import { sha256Hex } from '../core/canonical.js';
 import { lumaStats, pngDataUrl } from './png.js';
-import { realPorts, type KioskPorts, type PreflightLine, type SessionLike } from './ports.js';
+import { realPorts, type KioskPorts, type PreflightLine, type SessionLike, type UploadProgress } from './ports.js';
 
 export interface KioskOptions {
   machine: MachineConfig;
@@ -29,6 +34,13 @@ export interface KioskOptions {
   key?: KeyPair;
   lang?: Lang;
   ports?: Partial<KioskPorts>;
+  /**
+   * For the session's monitors step and the pre-checks: the kiosk's own pids/windows (`ours`) and sources the
+   * shell has better versions of (Electron clipboard, Electron screen). Headless, the OS sources are used.
+   */
+  monitors?: MonitorsOptions;
+  /** Detector models folder (default: the repository's / package's `models/`). */
+  modelsDir?: string;
   /** Preview frames per second per camera (at most 2). */
   previewFps?: number;
   /** How long the camera checks wait for a first frame. */
@@ -49,6 +61,8 @@ export interface KioskEvents {
 }
 
 const MAX_WARNINGS = 20;
+export const AFTER_SEAL_FILE = 'after-seal.ndjson';
+const AFTER_SEAL_MAX_BYTES = 1024 * 1024;
 const CAMERAS: readonly ('face' | 'room')[] = ['face', 'room'];
 
 class BridgeFailure extends Error {
@@ -62,6 +76,9 @@ export function warningFor(rec: LogRecord): string | null {
   if (t === 'kiosk.focus_lost') return 'focus_lost';
   if (t === 'kiosk.shortcut_blocked') return 'shortcut';
   if (t === 'kiosk.navigation_blocked' || t === 'kiosk.window_open_blocked') return 'navigation';
+  if (t === 'kiosk.print_blocked') return 'print';
+  if (t === 'kiosk.paste_blocked') return 'clipboard';
+  if (t === 'detect.unavailable' || t === 'detect.loop_failed' || t === 'detect.worker_error') return 'detector_off';
   if ((t === 'recorder.exited' && d.expected === false) || t === 'recorder.failed' || t === 'recorder.stalled') return 'recorder';
   if (t === 'episode.started') {
     const map: Record<string, string> = {
@@ -73,9 +90,25 @@ export function warningFor(rec: LogRecord): string | null {
   const monitor: Record<string, string> = {
     'monitor.foreground.away': 'window', 'monitor.process.found': 'process', 'monitor.process.terminate_failed': 'process',
     'monitor.display.changed': 'display', 'monitor.device.added': 'device', 'monitor.device.removed': 'device', 'monitor.device.changed': 'device',
-    'monitor.clipboard.paste_blocked': 'clipboard', 'monitor.clipboard.outside_copy': 'clipboard', 'monitor.clipboard.paste_outside': 'clipboard',
+    'monitor.clipboard.paste_blocked': 'clipboard', 'monitor.clipboard.outside_copy': 'clipboard_outside', 'monitor.clipboard.paste_outside': 'clipboard_outside',
   };
   return monitor[t] ?? null;
+}
+
+/** A short, technical detail for a warning (what the proctor also sees): the program, window, device or key. */
+export function warningDetail(rec: LogRecord): string | undefined {
+  const d = (rec.data ?? {}) as Record<string, unknown>;
+  const o = (v: unknown) => (v && typeof v === 'object' ? v as Record<string, unknown> : {});
+  const s = (v: unknown) => (typeof v === 'string' && v ? v.slice(0, 120) : undefined);
+  switch (rec.type) {
+    case 'monitor.process.found': case 'monitor.process.terminate_failed': return s(d.entry) ?? s(d.name);
+    case 'monitor.foreground.away': { const w = o(d.window); return s(w.title) ?? s(o(w.owner).name); }
+    case 'monitor.device.added': case 'monitor.device.removed': case 'monitor.device.changed': { const dev = o(d.device); return s(dev.product) ?? s(dev.description) ?? s(dev.key); }
+    case 'monitor.display.changed': return typeof d.count === 'number' ? `${d.count}` : undefined;
+    case 'kiosk.shortcut_blocked': return s(d.combo);
+    case 'kiosk.navigation_blocked': case 'kiosk.window_open_blocked': { try { return new URL(String(d.url)).host || undefined; } catch { return undefined; } }
+    default: return undefined;
+  }
 }
 
 export class KioskService extends EventEmitter<KioskEvents> {
@@ -202,6 +235,7 @@ export class KioskService extends EventEmitter<KioskEvents> {
       session = await this.ports.openSession({
         machine: this.machine, exam: this.exam, studentId, demo: this.demo,
         ...(this.opts.home ? { home: this.opts.home } : {}), ...(this.opts.key ? { key: this.opts.key } : {}),
+        stepOptions: { ...(this.opts.monitors ? { monitors: this.opts.monitors } : {}), ...(this.opts.modelsDir ? { modelsDir: this.opts.modelsDir } : {}) },
       });
     } catch (e) {
       throw new BridgeFailure(isKuzetError(e) ? e.code : 'SESSION_START', `The session could not be opened: ${(e as Error).message}`);
@@ -209,6 +243,7 @@ export class KioskService extends EventEmitter<KioskEvents> {
     this.session = session;
     session.on('event', this.onRecord);
     for (const n of this.pendingNotes.splice(0)) session.ctx.log.append(n.type, n.data);
+    this.adoptAfterSealNotes(session);
     session.ctx.log.append('kiosk.identified', { fields: clean, lang: this.state.lang, bridgeVersion: BRIDGE_VERSION });
     try {
       await session.start();
@@ -243,7 +278,7 @@ export class KioskService extends EventEmitter<KioskEvents> {
     };
     const cams = CAMERAS.filter((c) => this.machine.sources[c].kind !== 'none');
     const ids = [...cams.map((c) => `camera.${c}`), ...(cams.includes('face') ? ['face.visible'] : []), ...(cams.includes('room') ? ['room.desk'] : []),
-      'monitors', ...(this.machine.upload.server ? ['server'] : [])];
+      'detection', 'monitors', ...(this.machine.upload.server ? ['server'] : [])];
     const list = new Map<string, CheckItem>(ids.map((id) => [id, item(id, 'pending', id !== 'server' && id !== 'face.visible')]));
     const set = (c: CheckItem) => {
       list.set(c.id, c);
@@ -266,22 +301,33 @@ export class KioskService extends EventEmitter<KioskEvents> {
         set(item('room.desk', covered ? 'fail' : 'ok', true, covered ? `picture is dark or flat (brightness ${mean.toFixed(0)}, contrast ${std.toFixed(0)})` : undefined));
       } else {
         const r = covered ? { faces: 0 } : await this.ports.countFaces(f.data, f.width, f.height);
-        if (r.faces === null) set(item('face.visible', 'warn', false, `face detector unavailable: ${r.reason}`));
+        if (r.faces === null) set({ ...item('face.visible', 'unavailable', false, `face detector unavailable: ${r.reason}`), fixKey: 'checks.items.face_visible.unavailable' });
         else if (r.faces === 1) set(item('face.visible', 'ok', false));
         else set(item('face.visible', 'warn', false, r.faces === 0 ? (covered ? 'picture is dark or flat' : 'no face found') : `${r.faces} faces found`));
       }
     });
 
+    // Automatic detection during the exam (the session's detection step): not a blocker, but the student and the
+    // proctor are told when it is off, and why.
+    const det = this.detection;
+    if (det.state === 'on') set(item('detection', 'ok', false));
+    else if (det.state === 'partial') set({ ...item('detection', 'warn', false, det.detail), fixKey: 'checks.items.detection.partial' });
+    else set({ ...item('detection', 'unavailable', false, det.detail ?? 'the detection step did not report'), fixKey: det.state === 'disabled' ? 'checks.items.detection.disabled' : 'checks.items.detection.fix' });
+
     const preflightTask = (async () => {
       let lines: PreflightLine[];
       try {
-        lines = await this.ports.preflight(session.ctx);
+        lines = await this.ports.preflight(session.ctx, this.opts.monitors);
       } catch (e) {
         set(item('monitors', 'warn', false, `computer checks unavailable: ${(e as Error).message}`));
         return;
       }
       list.delete('monitors');
-      for (const l of lines) set({ ...item(l.id, l.status, l.blocking, l.detail), ...(l.text ? { text: l.text } : {}) });
+      for (const l of lines) {
+        const c = { ...item(l.id, l.status, l.blocking, l.detail), ...(l.text ? { text: l.text } : {}) };
+        if (l.status === 'unavailable') c.fixKey = 'checks.unavailableFix';
+        set(c);
+      }
       if (lines.length === 0) this.update({ checks: [...list.values()] });
     })();
 
@@ -327,7 +373,9 @@ export class KioskService extends EventEmitter<KioskEvents> {
       this.note('kiosk.time_up', { endsAt });
       this.timers.push(setTimeout(() => { if (this.state.screen === 'exam') void this.finish('time_up'); }, grace).unref());
     }, Math.max(0, endsAt - this.now())).unref());
-    const s = this.update({ screen: 'exam', rulesAccepted: true, examStartedAt: startedAt, examEndsAt: endsAt });
+    let s = this.update({ screen: 'exam', rulesAccepted: true, examStartedAt: startedAt, examEndsAt: endsAt });
+    for (const rec of this.openEpisodes.values()) this.addWarning(rec, startedAt);
+    if (this.openEpisodes.size) s = this.getState();
     this.emit('exam-view', { show: true, url: this.exam.url });
     return s;
   }
@@ -348,6 +396,9 @@ export class KioskService extends EventEmitter<KioskEvents> {
     this.note('kiosk.finish', { reason, focus: { losses: this.state.focusLosses } });
     this.emit('exam-view', { show: false, url: this.exam.url });
     this.update({ screen: 'finishing', finish: { phase: 'sealing', sentBytes: 0, totalBytes: 0 } });
+    // The live uploader's queue outlives the step (which only pauses it at stop): the finish resumes it, so what
+    // it delivered during the exam is not sent again and its rate estimate carries on.
+    this.liveUpload = (session.ctx.services.upload as LiveUploadService | undefined) ?? null;
     try {
       const r = await session.finish('finished', { by: 'student', reason });
       this.sealed = { bundleDir: r.bundleDir, manifestSha256: r.manifestSha256 };
@@ -362,6 +413,8 @@ export class KioskService extends EventEmitter<KioskEvents> {
     await this.uploadSealed();
   }
 
+  private liveUpload: LiveUploadService | null = null;
+
   private async uploadSealed(): Promise<void> {
     const { bundleDir, manifestSha256 } = this.sealed!;
     const server = this.machine.upload.server;
@@ -371,25 +424,45 @@ export class KioskService extends EventEmitter<KioskEvents> {
       return;
     }
     this.uploadAbort = new AbortController();
+    const live = this.liveUpload;
+    const before = live?.progress();
+    const sentLive = before ? { sentLiveBytes: before.bytesDone, sentLiveFiles: before.filesDone } : { sentLiveBytes: 0, sentLiveFiles: 0 };
+    // Until the bundle's files are queued (hashing the tail first) only the live part is known: no file counts yet.
+    const shown = (p: UploadProgress | undefined) => ({
+      phase: 'uploading' as const, bundleDir, manifestSha256, ...sentLive,
+      sentBytes: p?.bytesDone ?? sentLive.sentLiveBytes, totalBytes: p?.bytesTotal ?? 0,
+      ...(p ? { filesDone: p.filesDone, filesTotal: p.filesTotal } : {}),
+      rateBps: p?.rateBps ?? 0, etaSeconds: p?.etaSeconds ?? null, retrying: p?.retrying ?? null,
+      verifying: !!p && p.filesTotal > 0 && p.filesDone + p.filesRejected === p.filesTotal,
+    });
     let last = 0;
-    this.update({ finish: { phase: 'uploading', sentBytes: 0, totalBytes: 0, bundleDir, manifestSha256 } });
+    this.update({ finish: shown(undefined) });
     try {
       const out = await this.ports.upload(bundleDir, server, {
-        home: this.session!.ctx.home, machine: this.machine, signal: this.uploadAbort.signal,
+        home: this.session!.ctx.home, machine: this.machine, signal: this.uploadAbort.signal, ...(live ? { queue: live.queue } : {}),
         onProgress: (p) => {
           const t = this.now();
-          if (t - last < 200 && p.sentBytes < p.totalBytes) return;
+          const all = p.filesTotal > 0 && p.filesDone === p.filesTotal;
+          if (t - last < 200 && !all) return;
           last = t;
-          this.update({ finish: { phase: 'uploading', sentBytes: p.sentBytes, totalBytes: p.totalBytes, bundleDir, manifestSha256 } });
+          this.update({ finish: shown(p) });
         },
       });
-      const total = this.state.finish?.totalBytes ?? 0;
-      this.update({ screen: 'done', released: true, finish: { phase: 'done', sentBytes: total, totalBytes: total, bundleDir, manifestSha256, receiptId: out.receiptId } });
+      const f = this.state.finish!;
+      this.update({ screen: 'done', released: true, finish: { ...f, phase: 'done', sentBytes: f.totalBytes, filesDone: f.filesTotal, etaSeconds: 0, verifying: false, retrying: null, receiptId: out.receiptId } });
+      this.note('kiosk.receipt_shown', { receiptId: out.receiptId, receiptPath: out.receiptPath });
+      await this.stopLiveQueue();
       this.emit('released');
     } catch (e) {
       const f = this.state.finish!;
-      this.update({ finish: { ...f, phase: 'failed', error: toBridgeError(e) } });
+      this.update({ finish: { ...f, phase: 'failed', verifying: false, error: toBridgeError(e) } });
     }
+  }
+
+  private async stopLiveQueue(): Promise<void> {
+    const q = this.liveUpload?.queue;
+    this.liveUpload = null;
+    await q?.stop().catch(() => undefined);
   }
 
   async retryUpload(): Promise<KioskState> {
@@ -438,13 +511,67 @@ export class KioskService extends EventEmitter<KioskEvents> {
   // -------------------------------------------------------------------------------------------------------------
   // Observations from the shell (focus, shortcuts, navigation): always logged, never lost
 
-  /** Appends a `kiosk.*` event to the session log (or keeps it until the session opens). */
+  /**
+   * Appends a `kiosk.*` event to the session log, or keeps it until the session opens. After sealing the chain is
+   * closed: the event goes to the after-seal sidecar (`afterSealFile`), which the next session adopts.
+   */
   note(type: string, data: Record<string, unknown>): void {
     const s = this.session;
-    if (s && !this.sealed) {
-      try { s.ctx.log.append(type, data); return; } catch { /* log closed while sealing: keep it below */ }
+    if (!s) { this.pendingNotes.push({ type, data: { ...data, notedAt: this.now() } }); return; }
+    if (!this.sealed) {
+      try { s.ctx.log.append(type, data); return; } catch { /* the log is closed (sealing): the sidecar keeps it */ }
     }
-    if (!this.sealed) this.pendingNotes.push({ type, data: { ...data, notedAt: this.now() } });
+    this.appendAfterSeal(type, data);
+  }
+
+  /** `<KUZET_HOME>/kiosk/after-seal.ndjson`: kiosk events that happened after the session's chain was sealed. */
+  get afterSealFile(): string {
+    const home = this.opts.home ?? this.session?.ctx.home;
+    return join(home ? home.root : '.', 'kiosk', AFTER_SEAL_FILE);
+  }
+
+  private appendAfterSeal(type: string, data: Record<string, unknown>): void {
+    const file = this.afterSealFile;
+    try {
+      mkdirSync(dirname(file), { recursive: true });
+      if (existsSync(file) && statSync(file).size > AFTER_SEAL_MAX_BYTES) { this.afterSealDropped++; return; }
+      const rec = { wall: this.now(), session: this.session?.ctx.id ?? null, type, data, ...(this.afterSealDropped ? { droppedBefore: this.afterSealDropped } : {}) };
+      appendFileSync(file, JSON.stringify(rec) + '\n');
+    } catch {
+      this.afterSealDropped++; // a full disk here must not disturb the finish screen
+    }
+  }
+
+  private afterSealDropped = 0;
+
+  /**
+   * A new session takes over what the previous kiosk wrote after its seal: the sidecar's size, hash and event
+   * counts go into this session's chain (so the file cannot be changed afterwards unnoticed), and the file is
+   * kept next to it under a name with this session's id, for the technician.
+   */
+  private adoptAfterSealNotes(session: SessionLike): void {
+    const file = this.afterSealFile;
+    if (!existsSync(file)) return;
+    try {
+      const text = readFileSync(file, 'utf8');
+      const types: Record<string, number> = {};
+      const sessions = new Set<string>();
+      let records = 0;
+      for (const line of text.split('\n')) {
+        if (!line.trim()) continue;
+        records++;
+        try {
+          const r = JSON.parse(line) as { type?: string; session?: string | null };
+          types[String(r.type)] = (types[String(r.type)] ?? 0) + 1;
+          if (r.session) sessions.add(r.session);
+        } catch { types['(unreadable line)'] = (types['(unreadable line)'] ?? 0) + 1; }
+      }
+      const kept = join(file, '..', `after-seal.adopted-by-${session.ctx.id}.ndjson`);
+      renameSync(file, kept);
+      session.ctx.log.append('kiosk.after_seal_previous', { file: kept, bytes: Buffer.byteLength(text), sha256: sha256Hex(text), records, types, sessions: [...sessions] });
+    } catch (e) {
+      session.ctx.log.append('kiosk.after_seal_previous', { file, error: (e as Error).message });
+    }
   }
 
   noteFocusLost(data: Record<string, unknown>): void {
@@ -456,17 +583,80 @@ export class KioskService extends EventEmitter<KioskEvents> {
   // Session events → status bar
 
   private onSessionEvent(rec: LogRecord): void {
+    if (rec.type.startsWith('detect.')) this.noteDetection(rec);
+    const ep = (rec.data ?? {}) as { id?: unknown };
+    if (rec.type === 'episode.started' && typeof ep.id === 'string') this.openEpisodes.set(ep.id, rec);
+    if (rec.type === 'episode.ended' && typeof ep.id === 'string') this.openEpisodes.delete(ep.id);
     if (rec.type === 'recorder.failed') this.update({ recording: false });
     else if (rec.type === 'segment.closed' && !this.state.recording && this.state.screen !== 'finishing' && this.state.screen !== 'done') this.update({ recording: true });
     if (this.state.screen !== 'exam') return;
+    this.addWarning(rec);
+  }
+
+  /** Detector episodes still open (e.g. no face since the checks): shown when the exam starts. */
+  private readonly openEpisodes = new Map<string, LogRecord>();
+
+  private addWarning(rec: LogRecord, at = rec.wall): void {
     const kind = warningFor(rec);
     if (!kind) return;
-    const d = (rec.data ?? {}) as Record<string, unknown>;
-    const w: ExamWarning = {
-      id: ++this.warningSeq, kind: rec.type, messageKey: warningKey(kind), at: rec.wall,
-      ...(typeof d.name === 'string' ? { detail: d.name } : typeof d.combo === 'string' ? { detail: d.combo } : {}),
-    };
+    const detail = warningDetail(rec);
+    const w: ExamWarning = { id: ++this.warningSeq, kind: rec.type, messageKey: warningKey(kind), at, ...(detail ? { detail } : {}) };
     this.update({ warnings: [...this.state.warnings, w].slice(-MAX_WARNINGS), warningCount: this.state.warningCount + 1 });
+  }
+
+  /** What the session's detection step said at start: on, partly on, switched off, or unavailable (and why). */
+  private detection: { state: 'unknown' | 'on' | 'partial' | 'disabled' | 'unavailable'; detail?: string } = { state: 'unknown' };
+
+  private noteDetection(rec: LogRecord): void {
+    const d = (rec.data ?? {}) as Record<string, unknown>;
+    if (rec.type === 'detect.disabled') this.detection = { state: 'disabled', detail: 'detection.enabled is false in the machine config' };
+    else if (rec.type === 'detect.unavailable') this.detection = { state: 'unavailable', detail: String(d.reason ?? 'no usable model') };
+    else if (rec.type === 'detect.started') {
+      const f = (d.features ?? {}) as { faces?: boolean; objects?: boolean };
+      const off = [!f.faces && 'faces/head', !f.objects && 'phones/books/persons'].filter(Boolean);
+      this.detection = off.length ? { state: 'partial', detail: `off: ${off.join(', ')}` } : { state: 'on' };
+    } else if (rec.type === 'detect.model_problem') {
+      const prev = this.detection.detail ? `${this.detection.detail}; ` : '';
+      this.detection = { ...this.detection, detail: `${prev}${String(d.model)}: ${String(d.problem)}` };
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Clipboard and printing in the exam view (the shell asks; the monitors decide and log)
+
+  private get monitorSet(): MonitorSet | null {
+    return (this.session?.ctx.services.monitors as MonitorSet | undefined) ?? null;
+  }
+
+  /**
+   * The shell asks before every paste into the exam page. Under the `isolate` policy text copied outside the exam
+   * is refused (and logged by the clipboard monitor); without a clipboard monitor the paste is allowed.
+   */
+  async checkPaste(): Promise<PasteDecision> {
+    if (this.state.screen !== 'exam') return { allow: false, reason: 'off' };
+    const clip = this.monitorSet?.clipboard;
+    if (!clip) return { allow: true, reason: 'unavailable' };
+    try {
+      return await clip.checkPaste();
+    } catch (e) {
+      this.note('kiosk.paste_check_failed', { error: (e as Error).message });
+      return { allow: true, reason: 'unavailable' };
+    }
+  }
+
+  /** The shell tells after a copy/cut inside the exam page: that text may be pasted back. */
+  async noteInternalCopy(): Promise<void> {
+    await this.monitorSet?.clipboard?.noteInternalCopy().catch(() => undefined);
+  }
+
+  private printAttempts = 0;
+
+  /** The exam page called window.print() (or a frame did): refused by the exam view's guard, logged here. */
+  notePrintBlocked(data: { url?: string; via?: string }): void {
+    this.printAttempts++;
+    // A page that calls print() in a loop must not flood the log: 1st, 10th, 100th, every 1000th.
+    const n = this.printAttempts;
+    if (n === 1 || n === 10 || n === 100 || n % 1000 === 0) this.note('kiosk.print_blocked', { url: (data.url ?? '').slice(0, 500), via: data.via ?? 'window.print', count: n });
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -532,6 +722,7 @@ export class KioskService extends EventEmitter<KioskEvents> {
     this.stopPreviews();
     this.uploadAbort?.abort();
     if (this.finishing) await this.finishing.catch(() => undefined);
+    await this.stopLiveQueue();
     const s = this.session;
     if (s && !this.sealed) {
       this.note('kiosk.closed', { reason, screen: this.state.screen });

@@ -219,3 +219,36 @@ export class FocusTracker {
 export function permissionAllowed(_permission: string): boolean {
   return false;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Clipboard keys in the exam view
+
+/**
+ * Which clipboard action a key press in the exam page is: a paste (Ctrl/Cmd+V, Ctrl+Shift+V, Shift+Insert) is held
+ * back until the clipboard monitor allows it; a copy or cut (Ctrl/Cmd+C/X, Ctrl+Insert, Shift+Delete) goes through
+ * and is then noted as an internal copy, so that text may be pasted back. Devtools combinations (Ctrl+Shift+C) are
+ * not copies: shortcutDecision blocks them first.
+ */
+export function clipboardKey(i: KeyInput): 'paste' | 'copy' | null {
+  if (i.type !== 'keyDown' && i.type !== 'rawKeyDown') return null;
+  const code = i.code || i.key;
+  const primary = (i.control || i.meta) && !i.alt;
+  if (primary && code === 'KeyV') return 'paste';
+  if (!primary && !i.alt && i.shift && code === 'Insert') return 'paste';
+  if (primary && !i.shift && (code === 'KeyC' || code === 'KeyX' || code === 'Insert')) return 'copy';
+  if (!primary && !i.alt && i.shift && code === 'Delete') return 'copy';
+  return null;
+}
+
+/** Keeps `target` (a live list the monitors read) equal to the distinct pids of `next`, in place. */
+export function syncPids(target: number[], next: readonly number[]): boolean {
+  const want = [...new Set(next.filter((p) => Number.isInteger(p) && p > 0))];
+  if (want.length === target.length && want.every((p, i) => target[i] === p)) return false;
+  target.splice(0, target.length, ...want);
+  return true;
+}
+
+/** The kiosk window's title (fixed: page titles do not change it); the foreground monitor knows it as ours. */
+export function kioskWindowTitle(examTitle: string): string {
+  return `Kuzet — ${examTitle}`;
+}

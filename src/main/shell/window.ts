@@ -3,16 +3,18 @@
  * (unit-tested headless); this file only wires them to Electron events and reports what it blocked to the
  * KioskService, which writes it to the session's hash-chained log.
  */
-import { BrowserWindow, WebContentsView, powerSaveBlocker, session as electronSession, type WebContents } from 'electron';
-import { STATUS_BAR_HEIGHT } from '../../shared/bridge.js';
+import { BrowserWindow, WebContentsView, ipcMain, powerSaveBlocker, session as electronSession, type IpcMainEvent, type WebContents } from 'electron';
+import { CHANNELS, STATUS_BAR_HEIGHT } from '../../shared/bridge.js';
 import type { KioskService } from '../kiosk/service.js';
-import { compileAllowlist, FocusTracker, permissionAllowed, shortcutDecision, type Allowlist } from './policy.js';
+import { clipboardKey, compileAllowlist, FocusTracker, kioskWindowTitle, permissionAllowed, shortcutDecision, type Allowlist } from './policy.js';
 
 export interface ShellOptions {
   /** The built renderer's index.html, or the dev server URL. */
   renderer: { file: string } | { url: string };
   /** The preload script (CommonJS, sandboxed). */
   preload: string;
+  /** The exam view's preload (print guard; exposes nothing to the page). */
+  examPreload: string;
   /** Lockdown off for development only (`--dev-unlocked`): a normal window with devtools. */
   unlocked?: boolean;
 }
@@ -52,9 +54,20 @@ function lockContents(wc: WebContents, service: KioskService, allowlist: Allowli
   });
   wc.on('before-input-event', (e, input) => {
     const d = shortcutDecision(input);
-    if (!d.block) return;
-    e.preventDefault();
-    service.note('kiosk.shortcut_blocked', { combo: d.name, view: label });
+    if (d.block) {
+      e.preventDefault();
+      service.note('kiosk.shortcut_blocked', { combo: d.name, view: label });
+      return;
+    }
+    if (label !== 'exam') return;
+    // Clipboard: a paste waits for the clipboard monitor's decision (isolate policy); a copy is noted as internal.
+    const c = clipboardKey(input);
+    if (c === 'paste') {
+      e.preventDefault();
+      void service.checkPaste().then((r) => { if (r.allow && !wc.isDestroyed()) wc.paste(); });
+    } else if (c === 'copy') {
+      setTimeout(() => { void service.noteInternalCopy(); }, 150);
+    }
   });
   wc.on('devtools-opened', () => {
     wc.closeDevTools();
@@ -72,7 +85,7 @@ export function createKioskShell(service: KioskService, opts: ShellOptions): Kio
   const allowlist = compileAllowlist(exam.url, exam.allow);
 
   const win = new BrowserWindow({
-    title: `Kuzet — ${exam.title}`,
+    title: kioskWindowTitle(exam.title),
     show: false, backgroundColor: '#f3f5f8',
     kiosk: locked, fullscreen: locked, alwaysOnTop: locked, frame: !locked,
     closable: !locked, minimizable: !locked, maximizable: !locked, resizable: !locked, movable: !locked, skipTaskbar: locked,
@@ -83,6 +96,8 @@ export function createKioskShell(service: KioskService, opts: ShellOptions): Kio
     },
   });
   win.removeMenu();
+  // A fixed title: the foreground monitor recognises the kiosk window by it (besides its pid and class).
+  win.on('page-title-updated', (e) => e.preventDefault());
   if (locked) win.setAlwaysOnTop(true, 'screen-saver');
   // Content protection would blank Kuzet's own screen recording: it stays off while the screen is recorded.
   win.setContentProtection(false);
@@ -127,7 +142,10 @@ export function createKioskShell(service: KioskService, opts: ShellOptions): Kio
   service.on('exam-view', ({ show, url }) => {
     if (show && !view) {
       view = new WebContentsView({
-        webPreferences: { partition, contextIsolation: true, sandbox: true, nodeIntegration: false, devTools: !locked, spellcheck: false, navigateOnDragDrop: false, safeDialogs: true },
+        webPreferences: {
+          partition, preload: opts.examPreload, nodeIntegrationInSubFrames: true, // the print guard in every frame
+          contextIsolation: true, sandbox: true, nodeIntegration: false, devTools: !locked, spellcheck: false, navigateOnDragDrop: false, safeDialogs: true,
+        },
       });
       lockContents(view.webContents, service, allowlist, 'exam');
       view.webContents.on('did-navigate', (_e, u) => service.note('kiosk.exam_navigated', { url: u.slice(0, 500) }));
@@ -144,6 +162,12 @@ export function createKioskShell(service: KioskService, opts: ShellOptions): Kio
     }
   });
   win.on('resize', layout);
+  // window.print() in the exam page (or a frame of it): the guard swallowed it; the attempt is logged here.
+  const onPrint = (e: IpcMainEvent, via: unknown) => {
+    if (!view || e.sender !== view.webContents) return;
+    service.notePrintBlocked({ url: e.senderFrame?.url ?? '', via: typeof via === 'string' ? via : 'window.print' });
+  };
+  ipcMain.on(CHANNELS.examPrint, onPrint);
 
   // --- staying in front ---------------------------------------------------------------------------------------
   const focus = new FocusTracker();
@@ -165,7 +189,10 @@ export function createKioskShell(service: KioskService, opts: ShellOptions): Kio
     e.preventDefault();
     service.note('kiosk.close_blocked', {});
   });
-  win.on('closed', () => { if (powerSaveBlocker.isStarted(powerBlock)) powerSaveBlocker.stop(powerBlock); });
+  win.on('closed', () => {
+    if (powerSaveBlocker.isStarted(powerBlock)) powerSaveBlocker.stop(powerBlock);
+    ipcMain.off(CHANNELS.examPrint, onPrint);
+  });
 
   return {
     window: win,

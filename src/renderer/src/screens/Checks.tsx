@@ -4,9 +4,11 @@ import type { BridgeError, KioskState, PreviewFrame } from '../../../shared/brid
 import { call, errorOf } from '../bridge.js';
 import { useErrorText } from '../i18n.js';
 
-const ICON = { ok: '✓', warn: '!', fail: '✕', pending: '…' } as const;
+const ICON = { ok: '✓', warn: '!', fail: '✕', pending: '…', unavailable: '–' } as const;
 /** Problems first: what the student must fix is at the top, without scrolling. */
-const ORDER = { fail: 0, warn: 1, pending: 2, ok: 3 } as const;
+const ORDER = { fail: 0, warn: 1, pending: 2, unavailable: 3, ok: 4 } as const;
+/** The service's sentence adds nothing when it only repeats the title ("Clipboard cleared." under "Clipboard cleared"). */
+const sameText = (a: string, b: string) => a.replace(/[.!\s]+$/u, '').toLowerCase() === b.replace(/[.!\s]+$/u, '').toLowerCase();
 const short = (s: string) => (s.length > 140 ? `${s.slice(0, 139)}…` : s);
 
 export function Checks({ state, previews }: { state: KioskState; previews: Partial<Record<'face' | 'room', PreviewFrame>> }) {
@@ -33,8 +35,10 @@ export function Checks({ state, previews }: { state: KioskState; previews: Parti
             <span className="icon" aria-hidden>{ICON[c.status]}</span>
             <div>
               <div className="check-title">{t(c.titleKey)} <span className="chip">{t(`checks.status.${c.status}`)}</span></div>
+              {c.status === 'ok' && c.text?.[state.lang] && !sameText(c.text[state.lang]!, t(c.titleKey)) && <div className="small">{c.text[state.lang]}</div>}
               {c.status !== 'pending' && c.status !== 'ok' && (c.text?.[state.lang] ? <div className="fix">{c.text[state.lang]}</div>
                 : c.fixKey ? <div className="fix">{t(c.fixKey)}</div> : null)}
+              {c.status === 'unavailable' && c.text?.[state.lang] && c.fixKey && <div className="small">{t(c.fixKey)}</div>}
               {c.detail && c.status !== 'ok' && <div className="small" title={c.detail}>{short(c.detail)}</div>}
             </div>
           </li>

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { STATUS_BAR_HEIGHT, type KioskState } from '../../../shared/bridge.js';
+import { STATUS_BAR_HEIGHT, type ExamWarning, type KioskState } from '../../../shared/bridge.js';
 import { call } from '../bridge.js';
 import { ProctorExit } from './ProctorExit.js';
 
@@ -28,6 +28,7 @@ export function ExamBar({ state }: { state: KioskState }) {
   const remaining = (state.examEndsAt ?? now) - now;
   const latest = state.warnings.at(-1);
   const showWarning = latest && now - latest.at < SHOW_WARNING_MS;
+  const message = (w: ExamWarning) => w.text?.[state.lang] ?? t(w.messageKey);
   const finish = () => { setBusy(true); call('finish').catch(() => setBusy(false)); };
   return (
     <div className="exam" data-testid="screen-exam">
@@ -47,7 +48,10 @@ export function ExamBar({ state }: { state: KioskState }) {
           <>
             <span className="warn-slot" aria-live="polite">
               {remaining <= 0 ? <span className="warning" data-testid="time-up">{t('exam.timeUp')}</span>
-                : showWarning ? <span className="warning" data-testid="warning" title={t(latest.messageKey)}>{t(latest.messageKey)}</span> : null}
+                : showWarning ? (
+                  <span className="warning" data-testid="warning" data-kind={latest.kind} title={latest.detail ? `${message(latest)} (${latest.detail})` : message(latest)}>
+                    {message(latest)}{latest.detail && <span className="warning-detail" data-testid="warning-detail"> · {latest.detail}</span>}
+                  </span>) : null}
               {state.warningCount > 0 && <span className="chip" data-testid="warning-count">{t('exam.warnings', { count: state.warningCount })}</span>}
             </span>
             <button type="button" className="primary" data-testid="finish" onClick={() => setConfirm(true)}>{t('exam.finish')}</button>
