@@ -1,11 +1,11 @@
 import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
-import { loadExamConfig, loadMachineConfig, parseExamConfig, parseMachineConfig, type MachineConfig } from '../core/config.js';
-import { ensureHome } from '../core/home.js';
+import { loadExamConfig, loadMachineConfig, parseExamConfig, parseMachineConfig, type ExamConfig, type MachineConfig } from '../core/config.js';
+import { ensureHome, type HomeLayout } from '../core/home.js';
 import type { LogRecord } from '../core/eventlog.js';
 import { ExamSession, moveSealed } from '../session/exam-session.js';
 import { recoverSessions } from '../session/recover.js';
-import { loadOrCreateKeyPair, loadKeyPair } from '../core/keys.js';
+import { loadOrCreateKeyPair, loadKeyPair, type KeyPair } from '../core/keys.js';
 import { UsageError } from './index.js';
 import { num, parse } from './args.js';
 
@@ -73,22 +73,38 @@ export async function sessionCommand(argv: string[]): Promise<number> {
   const serverUrl = demo?.serverUrl ?? values.server ?? machine.upload.server;
   if (serverUrl) machine = parseMachineConfig({ ...machine, upload: { ...machine.upload, server: serverUrl } });
   try {
-    return await runSession();
+    return await runSession({ home, machine, exam, key, outDir, serverUrl, duration, log, studentId: values.student ?? (values.demo ? 'demo-student' : ''), demo: !!values.demo });
   } finally {
     await demo?.close();
   }
+}
 
-  async function runSession(): Promise<number> {
-  for (const r of await recoverSessions(home, key, { outDir })) {
+interface RunOptions {
+  home: HomeLayout;
+  machine: MachineConfig;
+  exam: ExamConfig;
+  key: KeyPair;
+  studentId: string;
+  demo: boolean;
+  duration: number;
+  outDir?: string;
+  serverUrl?: string;
+  log: (s: string) => void;
+}
+
+async function runSession(o: RunOptions): Promise<number> {
+  const { home, key, log } = o;
+  for (const r of await recoverSessions(home, key, { outDir: o.outDir })) {
     if (r.bundleDir) log(`recovered unfinished session ${r.id} → ${r.bundleDir}`);
     else if (r.error) log(`could not recover ${r.id}: ${r.error}`);
   }
 
-  const session = await ExamSession.open({ machine, exam, studentId: values.student ?? (values.demo ? 'demo-student' : ''), demo: !!values.demo, home, key });
+  const session = await ExamSession.open({ machine: o.machine, exam: o.exam, studentId: o.studentId, demo: o.demo, home, key });
   log(`session ${session.ctx.id} in ${session.ctx.dir}`);
   session.on('event', (rec) => { const s = describe(rec); if (s) log(`[${(rec.mono / 1000).toFixed(1).padStart(6)} s] ${s}`); });
   session.on('warning', (w) => console.error(`WARNING [${w.code}]: ${w.message}`));
 
+  // Ctrl-C or a TERM finishes the exam properly (stop, seal); the first signal only.
   let stopRequested: string | null = null;
   let wake: () => void = () => {};
   const onSignal = (sig: string) => { stopRequested = sig; wake(); };
@@ -96,34 +112,45 @@ export async function sessionCommand(argv: string[]): Promise<number> {
   process.once('SIGTERM', () => onSignal('SIGTERM'));
 
   await session.start();
-  log(duration ? `recording for ${duration} s (Ctrl-C finishes early)…` : 'recording until Ctrl-C…');
+  log(o.duration ? `recording for ${o.duration} s (Ctrl-C finishes early)…` : 'recording until Ctrl-C…');
   await new Promise<void>((res) => {
     wake = res;
     if (stopRequested) res();
-    if (duration) setTimeout(res, duration * 1000);
+    if (o.duration) setTimeout(res, o.duration * 1000);
   });
   const result = await session.finish(stopRequested ? 'signal' : 'finished', stopRequested ? { signal: stopRequested } : {});
   let bundleDir = result.bundleDir;
   log(`sealed: manifest sha256 ${result.manifestSha256}`);
-  if (serverUrl) {
-    const { uploadBundle } = await import('../upload/bundle.js');
-    const { progressLine } = await import('../upload/messages.js');
-    log(`uploading the rest of the bundle to ${serverUrl} …`);
-    let last = 0;
-    const up = await uploadBundle(bundleDir, serverUrl, {
-      home, upload: machine.upload,
-      onProgress: (p) => {
-        if (Date.now() - last < 1000) return;
-        last = Date.now();
-        log(progressLine(p, 'en'));
-      },
-      onRetry: (why, delay) => log(`retrying in ${Math.round(delay / 1000)} s: ${why}`),
-    });
-    log(`receipt: ${up.receiptPath}`);
-    if (!existsSync(bundleDir)) { console.log(up.receiptPath); return 0; }
+  let code = 0;
+  if (o.serverUrl) {
+    try {
+      const receiptPath = await uploadRest(bundleDir, o.serverUrl, o);
+      log(`receipt: ${receiptPath}`);
+      if (!existsSync(bundleDir)) { console.log(receiptPath); return 0; } // retention 0: deleted after the receipt
+    } catch (e) {
+      // The bundle is sealed and kept; the upload can be finished later.
+      log(`upload not finished: ${(e as Error).message}\nThe bundle is kept; finish with: kuzet upload ${bundleDir} --server ${o.serverUrl}`);
+      code = 1;
+    }
   }
-  if (outDir && !existsSync(resolve(outDir, session.ctx.id))) bundleDir = await moveSealed(bundleDir, outDir);
+  if (o.outDir && !existsSync(resolve(o.outDir, session.ctx.id))) bundleDir = await moveSealed(bundleDir, o.outDir);
   console.log(bundleDir);
-  return 0;
-  }
+  return code;
+}
+
+async function uploadRest(bundleDir: string, serverUrl: string, o: RunOptions): Promise<string> {
+  const { uploadBundle } = await import('../upload/bundle.js');
+  const { progressLine } = await import('../upload/messages.js');
+  o.log(`uploading the rest of the bundle to ${serverUrl} …`);
+  let last = 0;
+  const up = await uploadBundle(bundleDir, serverUrl, {
+    home: o.home, upload: o.machine.upload,
+    onProgress: (p) => {
+      if (Date.now() - last < 1000) return;
+      last = Date.now();
+      o.log(progressLine(p, 'en'));
+    },
+    onRetry: (why, delay) => o.log(`retrying in ${Math.round(delay / 1000)} s: ${why}`),
+  });
+  return up.receiptPath;
 }
