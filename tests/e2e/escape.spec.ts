@@ -1,6 +1,6 @@
 /**
  * The escape list against the real Electron shell (built with `npm run build`): Alt+Tab, Alt+F4, window.open,
- * off-list navigation, devtools, drag-and-drop of a file, PrintScreen. Each attempt must leave the kiosk in place
+ * off-list navigation, devtools, drag-and-drop of a file, PrintScreen, window.print(). Each attempt must leave the kiosk in place
  * and appear in the session's hash-chained log. Runs wherever an Electron binary is installed; skips otherwise.
  */
 import { _electron as electron, expect, test, type ElectronApplication, type Page } from '@playwright/test';
@@ -85,6 +85,13 @@ test.describe('Electron shell: escape list', () => {
     const log = sessionLog();
     expect(log).toContain('kiosk.window_open_blocked');
     expect(log).toContain('kiosk.navigation_blocked');
+  });
+
+  test('window.print() from the exam page opens no dialog and is logged', async () => {
+    const page = await examPage();
+    await page.evaluate(() => { window.print(); document.body.appendChild(document.createElement('iframe')).contentWindow!.print(); });
+    await stillLocked();
+    await expect.poll(() => sessionLog().includes('kiosk.print_blocked')).toBe(true);
   });
 
   test('devtools cannot open and a dropped file does not navigate', async () => {
