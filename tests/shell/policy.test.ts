@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { parseExamConfig } from '../../src/main/core/config.js';
 import {
-  clipboardKey, compileAllowlist, compilePattern, ExitCodeGuard, exitCodeMatches, FocusTracker, kioskWindowTitle, sha256Hex, shortcutDecision, syncPids, type KeyInput,
+  clipboardKey, compileAllowlist, compilePattern, ExitCodeGuard, exitCodeMatches, FocusTracker, kioskWindowTitle, sebConfigKey, sebHeaders, sha256Hex, shortcutDecision, syncPids, type KeyInput,
 } from '../../src/main/shell/policy.js';
 
 describe('allowlist', () => {
@@ -164,5 +166,39 @@ describe('the kiosk identity the monitors read', () => {
 
   it('has one fixed window title', () => {
     expect(kioskWindowTitle('Mathematics 101 — final')).toBe('Kuzet — Mathematics 101 — final');
+  });
+});
+
+describe('Safe Exam Browser headers (exam config "seb")', () => {
+  // An independent oracle for RFC 8785 on this data (strings, integers, booleans, arrays, objects): sorted keys.
+  const sorted = (v: unknown): string => Array.isArray(v) ? `[${v.map(sorted).join(',')}]`
+    : v && typeof v === 'object' ? `{${Object.keys(v).sort().filter((k) => (v as Record<string, unknown>)[k] !== undefined).map((k) => `${JSON.stringify(k)}:${sorted((v as Record<string, unknown>)[k])}`).join(',')}}`
+    : JSON.stringify(v);
+  const sha = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
+  const base = { examId: 'MATH-101', title: 'Математика 101', url: 'https://moodle.example.kz/mod/quiz/view.php?id=7', allow: ['moodle.example.kz'] };
+
+  it('is off unless the exam asks for it', () => {
+    expect(sebConfigKey(parseExamConfig(base))).toBeNull();
+    expect(sebConfigKey(parseExamConfig({ ...base, seb: { enabled: false } }))).toBeNull();
+  });
+
+  it('derives the config key from the exam config\'s canonical JSON (without the seb section), or takes the given one', () => {
+    const exam = parseExamConfig({ ...base, seb: {} });
+    const { seb: _seb, ...settings } = exam;
+    expect(sebConfigKey(exam)).toBe(sha(sorted(settings)));
+    expect(sebConfigKey(parseExamConfig({ ...base, seb: { enabled: true } }))).toBe(sebConfigKey(exam));
+    expect(sebConfigKey(parseExamConfig({ ...base, url: 'https://moodle.example.kz/mod/quiz/view.php?id=8', seb: {} }))).not.toBe(sebConfigKey(exam));
+    const given = 'ab'.repeat(32);
+    expect(sebConfigKey(parseExamConfig({ ...base, seb: { configKey: given } }))).toBe(given);
+    expect(() => parseExamConfig({ ...base, seb: { configKey: 'not-hex' } })).toThrow(/seb\.configKey/);
+  });
+
+  it('hashes the absolute URL (fragment dropped) followed by the key, as Moodle\'s SEB rule checks it', () => {
+    const key = sebConfigKey(parseExamConfig({ ...base, seb: {} }))!;
+    const url = 'https://moodle.example.kz/mod/quiz/view.php?id=7';
+    const h = sebHeaders(`${url}#q3`, key);
+    expect(Object.keys(h)).toEqual(['X-SafeExamBrowser-ConfigKeyHash']);
+    expect(h['X-SafeExamBrowser-ConfigKeyHash']).toBe(sha(url + key)); // Moodle: hash('sha256', $url . $configkey)
+    expect(sebHeaders('https://moodle.example.kz/mod/quiz/attempt.php?attempt=1', key)['X-SafeExamBrowser-ConfigKeyHash']).not.toBe(h['X-SafeExamBrowser-ConfigKeyHash']);
   });
 });

@@ -197,6 +197,12 @@ export const ExamConfigSchema = z.object({
   /** Overrides for detection thresholds and monitors for this exam. */
   detection: DetectionSchema.partial().optional(),
   monitors: MonitorsSchema.partial().optional(),
+  /** Kiosk: send Safe Exam Browser request headers, for LMS rules that require SEB (Moodle's quiz access rule). */
+  seb: z.object({
+    enabled: z.boolean().default(true),
+    /** The config key to announce (64 hex). Default: sha256 of this exam config's canonical JSON (RFC 8785). */
+    configKey: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  }).optional(),
 });
 export type ExamConfig = z.infer<typeof ExamConfigSchema>;
 

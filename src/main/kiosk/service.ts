@@ -19,7 +19,7 @@ import {
   type ExamWarning, type KioskState, type Lang, type PreviewFrame,
 } from '../../shared/bridge.js';
 import { checkKeyBase, warningKey } from '../../shared/i18n/index.js';
-import { ExitCodeGuard } from '../shell/policy.js';
+import { ExitCodeGuard, sebConfigKey } from '../shell/policy.js';
 import type { MonitorSet, MonitorsOptions, PasteDecision } from '../monitors/index.js';
 import type { LiveUploadService } from '../upload/live.js';
 import { sha256Hex } from '../core/canonical.js';
@@ -366,7 +366,8 @@ export class KioskService extends EventEmitter<KioskEvents> {
     const startedAt = this.now();
     const endsAt = startedAt + this.exam.durationMinutes * 60_000;
     this.note('kiosk.rules_accepted', { lang: this.state.lang });
-    this.note('kiosk.exam_started', { url: this.exam.url, allow: this.exam.allow, durationMinutes: this.exam.durationMinutes, endsAt });
+    const seb = sebConfigKey(this.exam);
+    this.note('kiosk.exam_started', { url: this.exam.url, allow: this.exam.allow, durationMinutes: this.exam.durationMinutes, endsAt, ...(seb ? { sebConfigKey: seb } : {}) });
     this.stopPreviews();
     const grace = this.opts.overtimeGraceMs ?? 5 * 60_000;
     this.timers.push(setTimeout(() => {

@@ -4,6 +4,8 @@
  * The Electron shell (window.ts) only wires these to Electron events.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { canonicalize } from '../core/canonical.js';
+import type { ExamConfig } from '../core/config.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // URL allowlist
@@ -251,4 +253,30 @@ export function syncPids(target: number[], next: readonly number[]): boolean {
 /** The kiosk window's title (fixed: page titles do not change it); the foreground monitor knows it as ours. */
 export function kioskWindowTitle(examTitle: string): string {
   return `Kuzet — ${examTitle}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Safe Exam Browser compatibility (exam config `seb`)
+
+/**
+ * The config key Kuzet announces for an exam (Safe Exam Browser's "Config Key"): the configured one, else the
+ * sha256 of the exam config's RFC 8785 canonical JSON without its `seb` section (the key describes the exam's
+ * settings, not how it is announced). null when the exam does not ask for SEB headers. The technician enters this
+ * key in the LMS (Moodle: quiz → Safe Exam Browser → config keys); the kiosk logs it at exam start.
+ */
+export function sebConfigKey(exam: ExamConfig): string | null {
+  if (!exam.seb?.enabled) return null;
+  if (exam.seb.configKey) return exam.seb.configKey;
+  const settings: Record<string, unknown> = { ...exam };
+  delete settings.seb;
+  return sha256Hex(canonicalize(settings));
+}
+
+/**
+ * The request header an LMS checks: `X-SafeExamBrowser-ConfigKeyHash` = hex sha256 of the absolute request URL
+ * (without its #fragment) followed by the config key — what Moodle's quizaccess_seb compares for each page.
+ */
+export function sebHeaders(url: string, configKey: string): Record<string, string> {
+  const hash = url.indexOf('#');
+  return { 'X-SafeExamBrowser-ConfigKeyHash': sha256Hex((hash < 0 ? url : url.slice(0, hash)) + configKey) };
 }

@@ -6,7 +6,9 @@
 import { BrowserWindow, WebContentsView, ipcMain, powerSaveBlocker, session as electronSession, type IpcMainEvent, type WebContents } from 'electron';
 import { CHANNELS, STATUS_BAR_HEIGHT } from '../../shared/bridge.js';
 import type { KioskService } from '../kiosk/service.js';
-import { clipboardKey, compileAllowlist, FocusTracker, kioskWindowTitle, permissionAllowed, shortcutDecision, type Allowlist } from './policy.js';
+import {
+  clipboardKey, compileAllowlist, FocusTracker, kioskWindowTitle, permissionAllowed, sebConfigKey, sebHeaders, shortcutDecision, type Allowlist,
+} from './policy.js';
 
 export interface ShellOptions {
   /** The built renderer's index.html, or the dev server URL. */
@@ -127,6 +129,14 @@ export function createKioskShell(service: KioskService, opts: ShellOptions): Kio
     noteRequest(details.url, details.resourceType);
     cb({ cancel: true });
   });
+  // Safe Exam Browser headers (exam config `seb`) on the allowed hosts only: LMS rules that require SEB accept Kuzet.
+  const sebKey = sebConfigKey(exam);
+  if (sebKey) {
+    examSession.webRequest.onBeforeSendHeaders((details, cb) => {
+      if (!allowlist.allowsRequest(details.url)) return cb({ requestHeaders: details.requestHeaders });
+      cb({ requestHeaders: { ...details.requestHeaders, ...sebHeaders(details.url, sebKey) } });
+    });
+  }
   examSession.on('will-download', (e, item) => {
     if (exam.allowDownloads) { service.note('kiosk.download', { url: item.getURL().slice(0, 500), file: item.getFilename() }); return; }
     e.preventDefault();
