@@ -5,7 +5,8 @@ import react from '@vitejs/plugin-react';
 /**
  * Main: ESM, one output file per source module under out/main (same depth as src/main), so the services'
  * `import.meta.url`-relative paths (package.json, models/) resolve in the build as they do from source.
- * The detector's worker gets a compiled entry next to it. Preload: CommonJS (sandboxed preloads cannot be ESM).
+ * The detector's worker gets a compiled entry next to it. Preload: CommonJS (sandboxed preloads cannot be ESM), each preload a
+ * standalone file (isolatedEntries): the kiosk UI's bridge and the exam view's print guard.
  */
 export default defineConfig({
   main: {
@@ -26,6 +27,8 @@ export default defineConfig({
   },
   preload: {
     build: {
+      // Sandboxed preloads can require nothing but electron: each entry is one standalone file (no shared chunk).
+      isolatedEntries: true,
       rolldownOptions: {
         input: { index: resolve('src/preload/index.ts'), exam: resolve('src/preload/exam.ts') },
         output: { format: 'cjs', entryFileNames: '[name].cjs' },
