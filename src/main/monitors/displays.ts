@@ -1,6 +1,7 @@
 import type { DisplayInfo, DisplaySummary, Emit } from './events.js';
 import { LineWatcher, Poller, cLocaleEnv, errMsg, hasTool, run } from './util.js';
 import { SourceUnavailable } from './foreground.js';
+import { X11Connection, parseDisplay } from './x11.js';
 
 /** Where the list of active displays comes from (xrandr, or the Electron shell's `screen` through `electronDisplaySource`). */
 export interface DisplaySource {
@@ -56,18 +57,41 @@ export function summarize(displays: DisplayInfo[]): DisplaySummary {
 export class XrandrSource implements DisplaySource {
   readonly name = 'xrandr';
   private watcher: LineWatcher | null = null;
+  private x: X11Connection | null = null;
+  private closed = false;
+  /** How display changes are noticed: 'x11-randr' (own X connection), 'xev', or null (the poll alone). */
+  watching: 'x11-randr' | 'xev' | null = null;
   constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
 
-  /** `xev -root -event randr` prints RandR notifications: a display change costs one xrandr call, not a poll. */
+  /**
+   * RandR change notifications on the monitors' own X connection (no process); `xev -root -event randr` if that
+   * fails. Either way a display change costs one xrandr call, not a poll.
+   */
   watch(onChange: () => void): boolean {
-    if (!hasTool('xev')) return false;
-    this.watcher = new LineWatcher('xev', ['-root', '-event', 'randr'], (line) => { if (/^RR\w*Notify/.test(line)) onChange(); }, { env: this.env, maxRestarts: 3 });
-    this.watcher.start();
+    if (!parseDisplay(this.env.DISPLAY) && !hasTool('xev')) return false;
+    void (async () => {
+      try {
+        const c = await X11Connection.connect({ env: this.env });
+        const codes = await c.selectRandrChanges();
+        if (!codes) { c.close(); throw new Error('no RandR'); }
+        if (this.closed) { c.close(); return; }
+        c.on('event', (ev) => { if (codes.includes(ev[0]! & 0x7f)) onChange(); });
+        this.x = c;
+        this.watching = 'x11-randr';
+      } catch {
+        if (this.closed || !hasTool('xev')) return;
+        this.watcher = new LineWatcher('xev', ['-root', '-event', 'randr'], (line) => { if (/^RR\w*Notify/.test(line)) onChange(); }, { env: this.env, maxRestarts: 3 });
+        this.watcher.start();
+        this.watching = 'xev';
+      }
+    })();
     return true;
   }
 
   close(): void {
+    this.closed = true;
     this.watcher?.stop();
+    this.x?.close();
   }
   async list(): Promise<DisplayInfo[]> {
     const r = await run('xrandr', ['--current'], { env: cLocaleEnv(this.env), timeoutMs: 5000 });

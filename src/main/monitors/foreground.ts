@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import { readFile, readlink } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Emit, WindowInfo } from './events.js';
-import { LineWatcher, Poller, cLocaleEnv, errMsg, run } from './util.js';
+import { LineWatcher, Poller, cLocaleEnv, errMsg, hasTool, run } from './util.js';
+import { BAD_WINDOW, PROPERTY_CHANGE_MASK, PROPERTY_NOTIFY, X11ConnectError, X11Connection, X11Error, propertyText } from './x11.js';
 
 /** Thrown by a source that cannot tell the foreground window at all (no display, no window manager, Wayland). */
 export class SourceUnavailable extends Error {}
@@ -163,6 +164,137 @@ export class X11ForegroundSource implements ForegroundSource {
   }
 }
 
+/**
+ * X11 without any helper program: the monitor's own connection to the X server (`x11.ts`). It selects
+ * PropertyNotify on the root window (`_NET_ACTIVE_WINDOW` changes) and on the focused window (its title and
+ * class), so a focus change or a new title in the same window (a browser tab) is reported at once, and a lookup
+ * is five small requests answered in one round trip. No process is started, so the exam's event loop never
+ * waits for a fork. If the server refuses our connection (an authorisation scheme other than
+ * MIT-MAGIC-COOKIE-1), it falls back to the xprop source.
+ */
+export class X11NativeForegroundSource implements ForegroundSource {
+  name = 'x11';
+  private conn: X11Connection | null = null;
+  private connecting: Promise<X11Connection> | null = null;
+  private atoms: { active: number; pid: number; wmClass: number; netName: number; wmName: number; utf8: number; compound: number } | null = null;
+  private cache: { id: number; at: number; info: WindowInfo | null; dirty: boolean } | null = null;
+  private watched: number | null = null;
+  private onChange: (() => void) | null = null;
+  private fallback: X11ForegroundSource | null = null;
+  private closed = false;
+  /** Window lookups answered from the X server (not from the cache). */
+  lookups = 0;
+
+  constructor(private readonly opts: { env?: NodeJS.ProcessEnv } = {}) {}
+
+  /** Requests sent over the current connection (for tests and the bench). */
+  get requests(): number {
+    return this.conn?.requests ?? 0;
+  }
+
+  get spawns(): number {
+    return this.fallback?.spawns ?? 0;
+  }
+
+  watch(onChange: () => void): void {
+    this.onChange = onChange;
+    this.connection().catch(() => undefined); // read() reports why
+  }
+
+  close(): void {
+    this.closed = true;
+    this.conn?.close();
+    this.conn = null;
+    this.fallback?.close();
+  }
+
+  private connection(): Promise<X11Connection> {
+    if (this.conn && !this.conn.closed) return Promise.resolve(this.conn);
+    this.connecting ??= (async () => {
+      try {
+        const c = await X11Connection.connect({ env: this.opts.env });
+        const [active, pid, wmClass, netName, wmName, utf8, compound] = await Promise.all(
+          ['_NET_ACTIVE_WINDOW', '_NET_WM_PID', 'WM_CLASS', '_NET_WM_NAME', 'WM_NAME', 'UTF8_STRING', 'COMPOUND_TEXT'].map((n) => c.internAtom(n)));
+        this.atoms = { active: active!, pid: pid!, wmClass: wmClass!, netName: netName!, wmName: wmName!, utf8: utf8!, compound: compound! };
+        c.on('event', (ev) => this.onEvent(ev));
+        c.on('xerror', () => undefined); // BadWindow for a window that closed before we selected on it
+        c.on('close', () => {
+          if (this.conn !== c) return;
+          this.conn = null;
+          this.watched = null;
+          this.cache = null;
+          if (!this.closed) this.onChange?.();
+        });
+        c.selectInput(c.root, PROPERTY_CHANGE_MASK);
+        if (this.closed) c.close(); else this.conn = c;
+        return c;
+      } finally {
+        this.connecting = null;
+      }
+    })();
+    return this.connecting;
+  }
+
+  private onEvent(ev: Buffer): void {
+    if ((ev[0]! & 0x7f) !== PROPERTY_NOTIFY || !this.atoms || !this.conn) return;
+    const win = ev.readUInt32LE(4);
+    const atom = ev.readUInt32LE(8);
+    const a = this.atoms;
+    if (win === this.conn.root) {
+      if (atom === a.active) this.onChange?.();
+    } else if (win === this.watched && (atom === a.netName || atom === a.wmName || atom === a.wmClass || atom === a.pid)) {
+      if (this.cache?.id === win) this.cache.dirty = true;
+      this.onChange?.();
+    }
+  }
+
+  async read({ maxAgeMs }: { maxAgeMs: number }): Promise<WindowInfo | null> {
+    if (this.fallback) return this.fallback.read({ maxAgeMs });
+    let c: X11Connection;
+    try {
+      c = await this.connection();
+    } catch (e) {
+      if (e instanceof X11ConnectError) {
+        if (e.reason === 'refused' && hasTool('xprop')) {
+          this.fallback = new X11ForegroundSource({ env: this.opts.env });
+          this.name = 'x11-xprop';
+          if (this.onChange) this.fallback.watch(this.onChange);
+          return this.fallback.read({ maxAgeMs });
+        }
+        throw new SourceUnavailable(e.message);
+      }
+      throw e;
+    }
+    const a = this.atoms!;
+    const root = await c.getProperty(c.root, a.active);
+    if (!root) throw new SourceUnavailable('no window manager publishes _NET_ACTIVE_WINDOW (start one, e.g. openbox)');
+    const id = root.format === 32 && root.value.length >= 4 ? root.value.readUInt32LE(0) : 0;
+    if (id === 0) return null;
+    if (this.watched !== id) {
+      if (this.watched !== null) c.selectInput(this.watched, 0);
+      c.selectInput(id, PROPERTY_CHANGE_MASK);
+      this.watched = id;
+    }
+    const now = performance.now();
+    if (this.cache && this.cache.id === id && !this.cache.dirty && now - this.cache.at < maxAgeMs) return this.cache.info;
+    this.lookups++;
+    let info: WindowInfo | null;
+    try {
+      const [pidP, clsP, netP, nameP] = await Promise.all([a.pid, a.wmClass, a.netName, a.wmName].map((p) => c.getProperty(id, p, { maxBytes: 4096 })));
+      const pid = pidP && pidP.format === 32 && pidP.value.length >= 4 ? pidP.value.readUInt32LE(0) : null;
+      const classes = (propertyText(clsP ?? null, a) ?? '').split('\0').filter((x) => x.length > 0);
+      const title = propertyText(netP ?? null, a) ?? propertyText(nameP ?? null, a);
+      const owner = pid !== null ? await procOwner(pid) : null;
+      info = { id: `0x${id.toString(16)}`, title, classes, owner: { name: owner?.name ?? classes.at(-1) ?? '(unknown)', pid, path: owner?.path ?? null } };
+    } catch (e) {
+      if (e instanceof X11Error && e.code === BAD_WINDOW) info = null; // closed between the focus change and the lookup
+      else throw e;
+    }
+    this.cache = { id, at: performance.now(), info, dirty: false };
+    return info;
+  }
+}
+
 /** get-windows (Windows: native call; macOS: needs the screen-recording permission for titles). */
 export class GetWindowsSource implements ForegroundSource {
   readonly name = 'get-windows';
@@ -186,7 +318,7 @@ export class GetWindowsSource implements ForegroundSource {
   }
 }
 
-/** The real source for this machine: xprop on X11, get-windows on Windows and macOS. */
+/** The real source for this machine: the X11 protocol on Linux/X11, get-windows on Windows and macOS. */
 export function defaultForegroundSource(env: NodeJS.ProcessEnv = process.env): ForegroundSource {
   if (process.platform === 'win32' || process.platform === 'darwin') return new GetWindowsSource();
   if (!env.DISPLAY && env.WAYLAND_DISPLAY) {
@@ -197,7 +329,7 @@ export function defaultForegroundSource(env: NodeJS.ProcessEnv = process.env): F
       },
     };
   }
-  return new X11ForegroundSource({ env });
+  return new X11NativeForegroundSource({ env });
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import { DisplayMonitor, defaultDisplaySource, type DisplaySource } from './disp
 import { DeviceMonitor, PactlAudioSource, nodeHidSource, type AudioSource, type HidSource } from './devices.js';
 import { ClipboardMonitor, defaultClipboardSource, type ClipboardSource } from './clipboard.js';
 import { assessVm, defaultVmFacts, type VmFacts } from './vm.js';
+import { spawnHelper } from './helper.js';
 
 export type MonitorsConfig = MachineConfig['monitors'];
 export const MONITOR_NAMES = ['foreground', 'process', 'vm', 'display', 'device', 'clipboard'] as const;
@@ -95,6 +96,8 @@ export class MonitorSet {
   }
 
   async start(): Promise<void> {
+    // The one fork of the exam process the monitors need: later tools (xrandr, pactl, who) start from the helper.
+    spawnHelper.start();
     this.emit('monitor.started', {
       monitors: this.names, platform: process.platform,
       sources: { foreground: this.src.foreground.name, process: this.src.processes.name, display: this.src.displays.name, hid: this.src.hid?.name ?? 'off', audio: this.src.audio?.name ?? 'off', clipboard: this.src.clipboard?.name ?? 'none' },
@@ -123,7 +126,7 @@ export class MonitorSet {
   stats(): Record<string, unknown> {
     return {
       foreground: this.foreground?.stats(), process: this.processes?.stats(), display: this.displays?.stats(),
-      device: this.devices?.stats(), clipboard: this.clipboard?.stats(), vm: this.vm ? { verdict: this.vm.verdict, score: this.vm.score } : undefined,
+      device: this.devices?.stats(), clipboard: this.clipboard?.stats(), helper: { running: spawnHelper.running, starts: spawnHelper.starts, runs: spawnHelper.runs }, vm: this.vm ? { verdict: this.vm.verdict, score: this.vm.score } : undefined,
     };
   }
 

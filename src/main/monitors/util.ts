@@ -2,14 +2,26 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { createHash } from 'node:crypto';
 import { findOnPath } from '../core/ffmpeg.js';
+import { spawnHelper } from './helper.js';
 
 export interface RunResult { ok: boolean; code: number | null; stdout: string; stderr: string; error?: string; missing?: boolean }
 
 /**
- * Runs an OS tool asynchronously (never the sync variant: the exam's event loop must not wait on xprop or pactl).
- * Never throws: a missing tool, a timeout or a non-zero exit come back as `ok: false` with the reason.
+ * Runs an OS tool asynchronously. Never throws: a missing tool, a timeout or a non-zero exit come back as
+ * `ok: false` with the reason. On Linux the tool is started by the monitors' helper shell (`helper.ts`), so the
+ * exam process does not fork (a fork blocks its event loop for tens of ms); elsewhere, or when the helper is
+ * unavailable, directly.
  */
-export function run(cmd: string, args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; maxBytes?: number } = {}): Promise<RunResult> {
+export function run(cmd: string, args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; maxBytes?: number; direct?: boolean } = {}): Promise<RunResult> {
+  if (!opts.direct) {
+    const viaHelper = spawnHelper.run(cmd, args, { timeoutMs: opts.timeoutMs ?? 5000, env: opts.env ?? process.env, maxBytes: opts.maxBytes ?? 4 * 1024 * 1024 });
+    if (viaHelper) return viaHelper;
+  }
+  return runDirect(cmd, args, opts);
+}
+
+/** Runs an OS tool from this process (child_process.execFile). */
+export function runDirect(cmd: string, args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; maxBytes?: number } = {}): Promise<RunResult> {
   return new Promise((resolve) => {
     execFile(cmd, args, {
       timeout: opts.timeoutMs ?? 5000,
