@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { Emit, WindowInfo } from './events.js';
-import { errMsg, hasTool, preview, run, sha256 } from './util.js';
+import { errMsg, preview, run, sha256 } from './util.js';
 import { SourceUnavailable } from './foreground.js';
 import { PROPERTY_CHANGE_MASK, PROPERTY_NOTIFY, SELECTION_CLEAR, SELECTION_NOTIFY, SELECTION_REQUEST, X11ConnectError, X11Connection } from './x11.js';
 
