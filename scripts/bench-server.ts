@@ -78,21 +78,36 @@ async function makeDevice(root: string, segsPerStream: number): Promise<Dev> {
   return { home, key, dir, id, segs };
 }
 
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number | 'self'): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(parts[11]) + Number(parts[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
 function peakRss(pid: number): { hwm: number; rss: number } {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? 0) * 1024;
   return { hwm: kb('VmHWM'), rss: kb('VmRSS') };
 }
 
-async function startServe(data: string): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROF] : []), BIN, 'serve', '--data', data, '--port', '0', '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startServe(data: string): Promise<{ url: string; pid: number; stop: () => Promise<void>; logLines: string[] }> {
+  const child = spawn(process.execPath, [...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROF] : []), BIN, 'serve', '--data', data, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logLines: string[] = [];
+  let errBuf = '';
+  child.stderr.on('data', (d) => {
+    errBuf += d;
+    const lines = errBuf.split('\n');
+    errBuf = lines.pop()!;
+    for (const l of lines) { logLines.push(l); if (process.env.BENCH_DEBUG || /error|internal/i.test(l)) console.error(`serve: ${l}`); }
+  });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d) => { out += d; if (out.includes('\n')) resolve(out.split('\n')[0]!.trim()); });
     child.once('close', (c) => reject(new Error(`kuzet serve exited ${c}`)));
   });
   return {
-    url, pid: child.pid!,
+    url, pid: child.pid!, logLines,
     stop: () => new Promise((r) => { child.once('close', () => r()); child.kill('SIGTERM'); }),
   };
 }
@@ -149,6 +164,8 @@ async function main(): Promise<void> {
     let peak = 0;
     const sampler = setInterval(() => { try { peak = Math.max(peak, peakRss(srv.pid).rss); } catch { /* exited */ } }, 100);
     t = performance.now();
+    if (process.env.BENCH_DEBUG) console.log(`upload phase start hrtime_us ${process.hrtime.bigint() / 1000n}`);
+    const cpu0 = { srv: cpuSeconds(srv.pid), cli: cpuSeconds('self') };
     const receipts = await Promise.all(devs.map(async (d) => {
       const a = performance.now();
       await liveUpload(srv.url, d, d.segs);
@@ -156,6 +173,8 @@ async function main(): Promise<void> {
       try { return await uploadBundle(d.dir, srv.url, { home: d.home, upload: { keepDaysAfterReceipt: -1, concurrency: 1 } }); } finally { if (process.env.BENCH_DEBUG) console.log(`live ${(b - a).toFixed(0)} ms, end ${(performance.now() - b).toFixed(0)} ms`); }
     }));
     const allS = (performance.now() - t) / 1000;
+    if (process.env.BENCH_DEBUG) console.log(`upload phase end hrtime_us ${process.hrtime.bigint() / 1000n}`);
+    const cpuUsed = { srv: cpuSeconds(srv.pid) - cpu0.srv, cli: cpuSeconds('self') - cpu0.cli };
     clearInterval(sampler);
     const hwm = peakRss(srv.pid).hwm;
     const delivered = receipts.reduce((a, r) => a + r.payload.totalBytes, 0);
@@ -179,11 +198,14 @@ async function main(): Promise<void> {
     console.log(`baseline  stream copy (read→write)   ${mb(streamCopyRate)} MB/s   (${streamCopyS.toFixed(2)} s)`);
     console.log(`baseline  fs.copyFile (kernel)       ${mb(kernelCopyRate)} MB/s   (${kernelCopyS.toFixed(2)} s)`);
     console.log(`upload    ${DEVICES} devices at once       ${mb(uploadRate)} MB/s   (${allS.toFixed(2)} s for ${mb(delivered)} MB, ${receipts.length} receipts)`);
+    console.log(`cpu       server ${cpuUsed.srv.toFixed(2)} s, devices (this process) ${cpuUsed.cli.toFixed(2)} s during the ${allS.toFixed(2)} s upload (${((cpuUsed.srv + cpuUsed.cli) / allS).toFixed(2)} cores busy)`);
     console.log(`ratio     upload / stream copy       ${(uploadRate / streamCopyRate).toFixed(2)}   (goal ≥ 0.80)`);
     console.log(`ratio     upload / fs.copyFile       ${(uploadRate / kernelCopyRate).toFixed(2)}`);
     console.log(`server    peak RSS (VmHWM)           ${mb(hwm)} MB   (sampled max ${mb(peak)} MB; goal ≤ 300 MB)`);
     console.log(`exam end → receipt, ${EXAM_MINUTES}-min session   ${endToReceiptS.toFixed(2)} s   (${exam.segs.length} segments, ${mb(examBytes)} MB, tail ${exam.segs.length - live.length} segments + log + manifest; server re-verifies every byte)`);
     console.log(`receipt   ${r30.payload.files.length} files, manifest ${r30.payload.manifestSha256.slice(0, 16)}…`);
+    const how = srv.logLines.find((l) => l.includes(`session ${exam.id}: verified`));
+    if (how) console.log(`server    ${how.replace(/^\[[^\]]*\] /, '')}`);
   } finally {
     if (process.env.BENCH_KEEP !== '1') rmSync(root, { recursive: true, force: true });
   }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parseServerConfig } from '../../src/main/core/config.js';
 import { loadServerConfig } from '../../src/main/server/app.js';
 import { loadS3Support, openStore } from '../../src/main/server/storage.js';
+import { ServerDb } from '../../src/main/server/db.js';
 import { checkBundlePath, isSafeSessionId, uploadIdFor } from '../../src/main/server/protocol.js';
 import { cleanup, tempDir } from './helpers.js';
 
@@ -30,7 +31,8 @@ describe('server config and store wiring', () => {
     try {
       await loadS3Support();
       const cfg = parseServerConfig({ store: { kind: 's3', bucket: 'kuzet-evidence', endpoint: 'http://127.0.0.1:9', accessKeyId: 'k', secretAccessKey: 's' } });
-      const store = openStore(d, cfg.store);
+      const db = new ServerDb(join(d, 'server.db'));
+      const store = openStore(d, cfg.store, db);
       expect(store.kind).toBe('s3');
       expect(store.linksInPlace).toBe(false);
       expect(store.localPath('a'.repeat(40))).toBeNull();
@@ -38,11 +40,12 @@ describe('server config and store wiring', () => {
       expect(store.datastore.hasExtension('creation')).toBe(true);
       // An unreachable endpoint reads as "not there", not as a crash.
       expect(await store.size('a'.repeat(40))).toBeNull();
-      const file = openStore(d, parseServerConfig({}).store);
+      const file = openStore(d, parseServerConfig({}).store, db);
       expect(file.kind).toBe('file');
       expect(file.localPath('b'.repeat(40))).toBe(join(d, 'uploads', 'b'.repeat(40)));
       expect(() => file.localPath('../x')).toThrow(/not an upload id/);
       await new Promise((r) => setTimeout(r, 50)); // @tus/file-store finishes its own async mkdir
+      db.close();
     } finally { cleanup(d); }
   });
 

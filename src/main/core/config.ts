@@ -139,6 +139,11 @@ export const ServerConfigSchema = z.object({
   deviceTokenMinutes: z.number().min(1).max(24 * 60).default(30),
   accountTokenHours: z.number().min(0.1).max(24 * 7).default(12),
   enrolTokenHours: z.number().min(0.1).max(24 * 365).default(72),
+  /**
+   * At completion, read every stored byte again and re-hash it (true), or trust the sha256 the server computed of
+   * each upload's bytes as they arrived and check sizes (false, default: exam end → receipt without a second pass).
+   */
+  rehashOnComplete: z.boolean().default(false),
   /** Where upload bytes go: the data dir (default) or an S3-compatible bucket (index and keys stay in the data dir). */
   store: z.discriminatedUnion('kind', [
     z.object({ kind: z.literal('file') }),

@@ -6,17 +6,18 @@
  * - `file` (default): @tus/file-store under `<data>/uploads`; bundles are laid out with hard links (no copy).
  * - `s3`: @tus/s3-store in an S3-compatible bucket; verification downloads the bundle to a temporary folder.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { copyFile, link, mkdir, open, rename, unlink, writeFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
 import { FileStore } from '@tus/file-store';
-import type { DataStore } from '@tus/utils';
+import { ERRORS, Upload, type DataStore, type KvStore } from '@tus/utils';
 import type { ServerConfig } from '../core/config.js';
 import { KuzetError } from '../core/errors.js';
+import type { ServerDb } from './db.js';
 
 export interface EvidenceStore {
   readonly kind: 'file' | 's3';
@@ -27,6 +28,11 @@ export interface EvidenceStore {
   hash(uploadId: string): Promise<{ sha256: string; size: number }>;
   /** Makes a finished upload durable (fsync) before the server signs a receipt for it. */
   sync(uploadId: string): Promise<void>;
+  /**
+   * Starts making a finished upload durable in the background (one file at a time, so the disk flushes spread over
+   * the exam instead of piling up at its end); a later `sync()` of it then returns at once.
+   */
+  syncSoon(uploadId: string): void;
   read(uploadId: string, range?: { start: number; end: number }): Promise<Readable>;
   /** Places the upload at `dest` (a link where possible). */
   materialize(uploadId: string, dest: string): Promise<void>;
@@ -36,11 +42,65 @@ export interface EvidenceStore {
   exists(uploadId: string): Promise<boolean>;
   /** Whether materialize() makes a cheap link that lives in the data dir (else it downloads a temporary copy). */
   readonly linksInPlace: boolean;
+  /**
+   * The sha256 of bytes [0, size) of an upload as they were received, when every byte of it arrived through this
+   * process since it started (hashed on the way to the store, so a finished upload is not read back); null when
+   * the server restarted mid-upload or a request failed half-way (then `hash()` reads the stored bytes). Consumes it.
+   */
+  takeReceivedHash(uploadId: string, size: number): string | null;
 }
 
-export function openStore(dataDir: string, cfg: ServerConfig['store']): EvidenceStore {
+/**
+ * Hashes upload bytes on their way into a tus DataStore. Each upload keeps one running SHA-256 while its writes
+ * arrive in order from offset 0; a write that fails, or starts anywhere else, drops it (the caller then hashes
+ * the stored bytes). Bounded: at most `max` uploads are tracked at once (the oldest is dropped).
+ */
+export class ReceiveHasher {
+  private readonly running = new Map<string, { hash: Hash; offset: number }>();
+  constructor(private readonly max = 5000) {}
+
+  /** The running hash for a write of `id` starting at `offset`, or null when the bytes before it were not seen. */
+  begin(id: string, offset: number): Hash | null {
+    const prev = this.running.get(id);
+    this.running.delete(id);
+    return offset === 0 ? createHash('sha256') : prev && prev.offset === offset ? prev.hash : null;
+  }
+
+  /** Records that `hash` now covers [0, offset) of `id` (call only after the store accepted those bytes). */
+  end(id: string, hash: Hash, offset: number): void {
+    if (this.running.size >= this.max) this.running.delete(this.running.keys().next().value!);
+    this.running.set(id, { hash, offset });
+  }
+
+  /** Hashes every write of any tus DataStore on its way in (used for stores that are not ours, e.g. S3). */
+  wrap(ds: DataStore): void {
+    const write = ds.write.bind(ds);
+    ds.write = async (readable: Readable, id: string, offset: number): Promise<number> => {
+      const hash = this.begin(id, offset);
+      if (!hash) return write(readable, id, offset);
+      let n = 0;
+      const tee = new Transform({
+        transform(chunk: Buffer, _enc, cb) { hash.update(chunk); n += chunk.length; cb(null, chunk); },
+      });
+      readable.once('error', (e) => tee.destroy(e));
+      readable.pipe(tee);
+      const next = await write(tee, id, offset);
+      if (next === offset + n) this.end(id, hash, next);
+      return next;
+    };
+  }
+
+  take(id: string, size: number): string | null {
+    const r = this.running.get(id);
+    if (!r || r.offset !== size) return null; // not (yet) complete: keep hashing as the rest arrives
+    this.running.delete(id);
+    return r.hash.digest('hex');
+  }
+}
+
+export function openStore(dataDir: string, cfg: ServerConfig['store'], db: ServerDb): EvidenceStore {
   if (cfg.kind === 's3') return new S3EvidenceStore(dataDir, cfg);
-  return new FileEvidenceStore(dataDir);
+  return new FileEvidenceStore(dataDir, db);
 }
 
 async function hashStream(s: Readable): Promise<{ sha256: string; size: number }> {
@@ -53,18 +113,126 @@ async function hashStream(s: Readable): Promise<{ sha256: string; size: number }
   return { sha256: h.digest('hex'), size };
 }
 
+/**
+ * The tus upload records (size, metadata, creation date) in the server index instead of one JSON file per upload:
+ * a lookup is an in-process SQLite read, not an open/read/close on the disk for every request. Records written by
+ * older versions (`uploads/<id>.json`) are still read.
+ */
+export class DbConfigstore implements KvStore<Upload> {
+  constructor(private readonly db: ServerDb, private readonly legacyDir: string) {}
+
+  async get(key: string): Promise<Upload | undefined> {
+    return this.getSync(key);
+  }
+
+  getSync(key: string): Upload | undefined {
+    const text = this.db.tusInfo(key);
+    if (text !== undefined) return JSON.parse(text) as Upload;
+    if (!/^[0-9a-f]{40}$/.test(key)) return undefined;
+    try { return JSON.parse(readFileSync(join(this.legacyDir, `${key}.json`), 'utf8')) as Upload; } catch { return undefined; }
+  }
+
+  async set(key: string, value: Upload): Promise<void> {
+    this.db.setTusInfo(key, JSON.stringify(value));
+  }
+
+  async delete(key: string): Promise<void> {
+    this.db.dropTusInfo(key);
+    try { rmSync(join(this.legacyDir, `${key}.json`), { force: true }); } catch { /* none */ }
+  }
+
+  async list(): Promise<string[]> {
+    return this.db.tusInfoIds();
+  }
+}
+
+/**
+ * @tus/file-store with fewer trips to the disk per request: upload records in the index (`DbConfigstore`), the
+ * empty file made and the offset read with direct calls, and the bytes hashed as they are written (one pass).
+ * Upload bytes still go to `uploads/<id>`, written asynchronously.
+ */
+export class LeanFileStore extends FileStore {
+  readonly hasher = new ReceiveHasher();
+  /** Called when an upload's file is (re)made empty. */
+  onCreate: ((id: string) => void) | null = null;
+  private readonly infos: DbConfigstore;
+
+  constructor(directory: string, configstore: DbConfigstore) {
+    super({ directory, configstore });
+    this.infos = configstore;
+  }
+
+  /** Upload ids are 40 hex digits (`uploadIdFor`); anything else is not an upload of this server. */
+  private pathOf(id: string): string {
+    if (!/^[0-9a-f]{40}$/.test(id)) throw ERRORS.FILE_NOT_FOUND;
+    return join(this.directory, id);
+  }
+
+  override async create(file: Upload): Promise<Upload> {
+    const path = this.pathOf(file.id);
+    closeSync(openSync(path, 'w'));
+    this.onCreate?.(file.id);
+    await this.configstore.set(file.id, file);
+    file.storage = { type: 'file', path };
+    return file;
+  }
+
+  override async getUpload(id: string): Promise<Upload> {
+    const info = this.infos.getSync(id);
+    if (!info) throw ERRORS.FILE_NOT_FOUND;
+    const path = this.pathOf(id);
+    let size: number;
+    try {
+      const st = statSync(path);
+      if (st.isDirectory()) throw ERRORS.FILE_NOT_FOUND;
+      size = st.size;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw ERRORS.FILE_NO_LONGER_EXISTS;
+      throw e;
+    }
+    return new Upload({ id, size: info.size, offset: size, metadata: info.metadata, creation_date: info.creation_date, storage: { type: 'file', path } });
+  }
+
+  override async write(readable: Readable, id: string, offset: number): Promise<number> {
+    const path = this.pathOf(id);
+    const hash = this.hasher.begin(id, offset);
+    let fd: number;
+    try { fd = openSync(path, 'r+'); } catch { throw ERRORS.FILE_WRITE_ERROR; }
+    const out = createWriteStream(path, { fd, start: offset, autoClose: false, highWaterMark: 1 << 20 });
+    let n = 0;
+    try {
+      await pipeline(readable, new Transform({
+        transform(chunk: Buffer, _enc, cb) { hash?.update(chunk); n += chunk.length; cb(null, chunk); },
+      }), out);
+    } catch {
+      throw ERRORS.FILE_WRITE_ERROR; // the hash is dropped: the finished upload is then read back and hashed
+    } finally {
+      closeSync(fd);
+    }
+    if (hash) this.hasher.end(id, hash, offset + n);
+    return offset + n;
+  }
+}
+
 export class FileEvidenceStore implements EvidenceStore {
   readonly kind = 'file' as const;
-  readonly datastore: FileStore;
+  readonly datastore: LeanFileStore;
   readonly dir: string;
   readonly quarantineDir: string;
   readonly linksInPlace = true;
+  private readonly infos: DbConfigstore;
 
-  constructor(dataDir: string) {
+  constructor(dataDir: string, db: ServerDb) {
     this.dir = join(dataDir, 'uploads');
     this.quarantineDir = join(dataDir, 'quarantine', 'uploads');
     mkdirSync(this.dir, { recursive: true });
-    this.datastore = new FileStore({ directory: this.dir });
+    this.infos = new DbConfigstore(db, this.dir);
+    this.datastore = new LeanFileStore(this.dir, this.infos);
+    this.datastore.onCreate = (id) => this.unsynced(id);
+  }
+
+  takeReceivedHash(id: string, size: number): string | null {
+    return this.datastore.hasher.take(id, size);
   }
 
   localPath(id: string): string {
@@ -77,16 +245,50 @@ export class FileEvidenceStore implements EvidenceStore {
   }
 
   async exists(id: string): Promise<boolean> {
-    return existsSync(this.localPath(id) + '.json');
+    return this.infos.getSync(id) !== undefined && existsSync(this.localPath(id));
   }
 
   hash(id: string): Promise<{ sha256: string; size: number }> {
     return hashStream(createReadStream(this.localPath(id), { highWaterMark: 1 << 20 }));
   }
 
-  async sync(id: string): Promise<void> {
+  /** Uploads flushed to disk since this process started (or being flushed now). */
+  private readonly synced = new Map<string, Promise<void>>();
+  private readonly syncQueue: string[] = [];
+  private syncing = false;
+
+  sync(id: string): Promise<void> {
+    let p = this.synced.get(id);
+    if (!p) {
+      p = this.fsync(id);
+      this.synced.set(id, p);
+      p.catch(() => this.synced.delete(id));
+    }
+    return p;
+  }
+
+  syncSoon(id: string): void {
+    if (this.synced.has(id)) return;
+    this.syncQueue.push(id);
+    if (this.syncing) return;
+    this.syncing = true;
+    void (async () => {
+      while (this.syncQueue.length > 0) {
+        const next = this.syncQueue.shift()!;
+        await this.sync(next).catch(() => undefined); // retried by the sync() before the receipt
+      }
+      this.syncing = false;
+    })();
+  }
+
+  private async fsync(id: string): Promise<void> {
     const fh = await open(this.localPath(id), 'r');
     try { await fh.sync(); } finally { await fh.close(); }
+  }
+
+  /** Forgets what was flushed (the bytes under `id` changed: moved to quarantine, or a new upload). */
+  private unsynced(id: string): void {
+    this.synced.delete(id);
   }
 
   async read(id: string, range?: { start: number; end: number }): Promise<Readable> {
@@ -94,13 +296,20 @@ export class FileEvidenceStore implements EvidenceStore {
   }
 
   async materialize(id: string, dest: string): Promise<void> {
-    await mkdir(dirname(dest), { recursive: true });
-    try { await unlink(dest); } catch { /* absent */ }
-    try {
-      await link(this.localPath(id), dest);
-    } catch (e) {
-      if (!['EXDEV', 'EPERM', 'EMLINK'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
-      await copyFile(this.localPath(id), dest);
+    // Usually one call: the folder exists and the name is free (the server lays out a fresh folder).
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await link(this.localPath(id), dest);
+        return;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code ?? '';
+        if (attempt < 2 && code === 'ENOENT' && existsSync(this.localPath(id))) { await mkdir(dirname(dest), { recursive: true }); continue; }
+        if (attempt < 2 && code === 'EEXIST') { await unlink(dest); continue; }
+        if (!['EXDEV', 'EPERM', 'EMLINK'].includes(code)) throw e;
+        await mkdir(dirname(dest), { recursive: true });
+        await copyFile(this.localPath(id), dest);
+        return;
+      }
     }
   }
 
@@ -108,7 +317,11 @@ export class FileEvidenceStore implements EvidenceStore {
     mkdirSync(this.quarantineDir, { recursive: true });
     const dest = join(this.quarantineDir, name);
     await rename(this.localPath(id), dest);
-    try { await rename(this.localPath(id) + '.json', dest + '.json'); } catch { /* info file gone already */ }
+    this.unsynced(id);
+    // The upload record goes with the bytes (for the record), and the id is free for the file to be sent again.
+    const info = this.infos.getSync(id);
+    if (info) await writeFile(dest + '.json', JSON.stringify(info));
+    await this.infos.delete(id);
     return dest;
   }
 }
@@ -130,6 +343,7 @@ export class S3EvidenceStore implements EvidenceStore {
   readonly linksInPlace = false;
   private readonly client: S3Like;
   private readonly quarantineLog: string;
+  private readonly hasher = new ReceiveHasher();
 
   constructor(dataDir: string, cfg: S3Cfg) {
     // Loaded lazily so a filesystem-only server never loads the AWS SDK.
@@ -144,6 +358,7 @@ export class S3EvidenceStore implements EvidenceStore {
       },
     });
     this.datastore = store;
+    this.hasher.wrap(store);
     this.bucket = cfg.bucket;
     this.client = (store as unknown as { client: S3Like }).client;
     this.quarantineLog = join(dataDir, 'quarantine', 's3-moves.ndjson');
@@ -151,6 +366,10 @@ export class S3EvidenceStore implements EvidenceStore {
 
   localPath(): null {
     return null;
+  }
+
+  takeReceivedHash(id: string, size: number): string | null {
+    return this.hasher.take(id, size);
   }
 
   async size(id: string): Promise<number | null> {
@@ -167,6 +386,10 @@ export class S3EvidenceStore implements EvidenceStore {
 
   async sync(): Promise<void> {
     // A completed S3 multipart upload is durable once CompleteMultipartUpload returned.
+  }
+
+  syncSoon(): void {
+    // Nothing to flush: see sync().
   }
 
   async read(id: string, range?: { start: number; end: number }): Promise<Readable> {

@@ -148,13 +148,24 @@ export class ServerClient {
   /**
    * Creates the upload of one file. `stored` = the server already holds these exact bytes (idempotent re-upload);
    * `exists` = an upload of these bytes is in progress (resume it at the deterministic URL).
+   * With `first`, the request also carries bytes [0, first.end) of the file (tus creation-with-upload): one request
+   * instead of two for a file that fits in a chunk; `offset` is then the server's new offset.
    */
-  async create(session: string, path: string, sha256: string, size: number, signal?: AbortSignal): Promise<{ state: 'created' | 'stored' | 'exists'; url: string }> {
-    const res = await this.tus('POST', `${this.server}${TUS_PATH}/`, { 'Upload-Length': size, 'Upload-Metadata': encodeMetadata({ session, path, sha256 }) }, undefined, signal);
+  async create(session: string, path: string, sha256: string, size: number, signal?: AbortSignal,
+    first?: { file: string; end: number; onSent?: (n: number) => void }): Promise<{ state: 'created' | 'stored' | 'exists'; url: string; offset?: number; storedSha256?: string }> {
+    const headers: Record<string, string | number> = { 'Upload-Length': size, 'Upload-Metadata': encodeMetadata({ session, path, sha256 }) };
+    if (first) headers['Content-Type'] = 'application/offset+octet-stream';
+    const body = first ? { file: first.file, start: 0, end: first.end } : undefined;
+    const res = await this.tus('POST', `${this.server}${TUS_PATH}/`, headers, body, signal, first?.onSent);
     const id = uploadIdFor(session, path, sha256);
     if (res.status === 201) {
       const loc = res.headers.location;
-      return { state: 'created', url: loc ? new URL(String(loc), this.server).href : this.uploadUrl(id) };
+      const url = loc ? new URL(String(loc), this.server).href : this.uploadUrl(id);
+      if (!first) return { state: 'created', url };
+      const offset = Number(res.headers['upload-offset']);
+      if (!Number.isFinite(offset)) throw new NetworkError('truncated', 'creation answer without Upload-Offset');
+      const s = res.headers['kuzet-stored-sha256'];
+      return { state: 'created', url, offset, storedSha256: typeof s === 'string' ? s : undefined };
     }
     if (res.status === 409) {
       const code = jsonOf<ApiErrorBody>(res)?.error?.code;

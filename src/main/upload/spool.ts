@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { mkdir, open, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KuzetError } from '../core/errors.js';
 import type { HomeLayout } from '../core/home.js';
@@ -82,7 +82,8 @@ export interface EnqueueFile {
   size: number;
 }
 
-interface Slot { item: SpoolItem; nextAt: number; busy: boolean; sent: number }
+/** `fresh`: the record did not exist before this process queued it, so the server cannot hold any of it yet. */
+interface Slot { item: SpoolItem; nextAt: number; busy: boolean; sent: number; fresh: boolean }
 
 export function spoolItemId(server: string, session: string, path: string, sha256: string): string {
   return createHash('sha256').update(`${server}\0${uploadIdFor(session, path, sha256)}`).digest('hex').slice(0, 32);
@@ -115,7 +116,9 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
   private lastRetry: string | null = null;
   private rate = { t: Date.now(), bytes: 0, bps: 0 };
   private lastEmit = 0;
-  private readonly writes = new Map<string, Promise<void>>();
+  private readonly writes = new Map<string, { next: { text: string; flush: boolean } | null; done: Promise<void> }>();
+  /** Spool folders known to exist (saves a mkdir per record write). */
+  private readonly dirs = new Set<string>();
 
   constructor(opts: QueueOptions) {
     super();
@@ -127,6 +130,7 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
     this.retryMaxMs = opts.retryMaxMs ?? 30000;
     this.locate = opts.locate ?? defaultLocate(opts.home);
     mkdirSync(opts.home.spool, { recursive: true });
+    for (const d of readdirSync(opts.home.spool)) if (d.startsWith('.done-')) this.removeLater(join(opts.home.spool, d));
   }
 
   private recordPath(item: { session: string; id: string }): string {
@@ -139,24 +143,35 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
    * the server again. Rejections are flushed, since they carry the reason a person must see.
    */
   private persist(item: SpoolItem, durable: boolean): void {
-    const p = this.recordPath(item);
     const text = JSON.stringify(item);
     const flush = durable && item.state === 'rejected';
-    // Writes of one record run in order, off the event loop (many devices' worth of renames would stall it).
-    const prev = this.writes.get(item.id) ?? Promise.resolve();
-    const next = prev.then(async () => {
-      await mkdir(join(this.home.spool, item.session), { recursive: true });
-      const tmp = `${p}.tmp-${process.pid}`;
-      await writeFile(tmp, text);
-      if (flush) { const fh = await open(tmp, 'r'); try { await fh.sync(); } finally { await fh.close(); } }
-      await rename(tmp, p);
-    }).catch(() => undefined).finally(() => { if (this.writes.get(item.id) === next) this.writes.delete(item.id); });
-    this.writes.set(item.id, next);
+    // Writes of one record run in order, off the event loop. While one is in flight, later changes collapse into
+    // one pending write of the newest state (the record is a snapshot: only the last one matters).
+    const w = this.writes.get(item.id);
+    if (w) { w.next = { text, flush: flush || (w.next?.flush ?? false) }; return; }
+    const entry: { next: { text: string; flush: boolean } | null; done: Promise<void> } = { next: { text, flush }, done: Promise.resolve() };
+    const dir = join(this.home.spool, item.session);
+    const p = this.recordPath(item);
+    entry.done = (async () => {
+      while (entry.next) {
+        const job = entry.next;
+        entry.next = null;
+        try {
+          if (!this.dirs.has(dir)) { await mkdir(dir, { recursive: true }); this.dirs.add(dir); }
+          const tmp = `${p}.tmp-${process.pid}`;
+          await writeFile(tmp, job.text);
+          if (job.flush) { const fh = await open(tmp, 'r'); try { await fh.sync(); } finally { await fh.close(); } }
+          await rename(tmp, p);
+        } catch { this.dirs.delete(dir); /* a later change writes it again; the server is asked on resume anyway */ }
+      }
+      this.writes.delete(item.id);
+    })();
+    this.writes.set(item.id, entry);
   }
 
   /** Resolves when every spool record write issued so far is on disk (tests, shutdown). */
   async flushed(): Promise<void> {
-    await Promise.all([...this.writes.values()]);
+    while (this.writes.size > 0) await Promise.all([...this.writes.values()].map((w) => w.done));
   }
 
   /** Queues a file (idempotent: the same session/path/content is one record). A rejected record is retried. */
@@ -178,7 +193,7 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
     item.file = f.file;
     if (item.state === 'rejected') { item.state = 'pending'; item.attempts = 0; item.checksumRetries = 0; }
     this.persist(item, true);
-    this.slots.set(id, { item, nextAt: 0, busy: false, sent: 0 });
+    this.slots.set(id, { item, nextAt: 0, busy: false, sent: 0, fresh: !onDisk });
     this.pump();
     return item;
   }
@@ -195,6 +210,7 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
     if (!existsSync(this.home.spool)) return 0;
     for (const s of readdirSync(this.home.spool)) {
       if (session && s !== session) continue;
+      if (s.startsWith('.')) continue; // records of receipted sessions waiting to be removed
       const dir = join(this.home.spool, s);
       if (!statSync(dir).isDirectory()) continue;
       for (const f of readdirSync(dir)) {
@@ -202,7 +218,7 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
         let item: SpoolItem;
         try { item = JSON.parse(readFileSync(join(dir, f), 'utf8')) as SpoolItem; } catch { continue; }
         if (item.server !== this.client.server || this.slots.has(item.id)) continue;
-        this.slots.set(item.id, { item, nextAt: 0, busy: false, sent: 0 });
+        this.slots.set(item.id, { item, nextAt: 0, busy: false, sent: 0, fresh: false });
         if (item.state === 'pending') n++;
       }
     }
@@ -218,7 +234,22 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
   async forgetSession(session: string): Promise<void> {
     for (const [id, s] of this.slots) if (s.item.session === session && !s.busy) this.slots.delete(id);
     await this.flushed();
-    if (isSafeSessionId(session)) rmSync(join(this.home.spool, session), { recursive: true, force: true });
+    if (!isSafeSessionId(session)) return;
+    const dir = join(this.home.spool, session);
+    this.dirs.delete(dir);
+    // One rename takes the records out of the queue at once; deleting a long exam's records (one per segment) can
+    // take seconds on a slow disk, so it happens in the background (and again at the next start if cut short).
+    const done = join(this.home.spool, `.done-${session}-${process.pid}-${Date.now()}`);
+    try { await rename(dir, done); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      rmSync(dir, { recursive: true, force: true });
+      return;
+    }
+    this.removeLater(done);
+  }
+
+  private removeLater(dir: string): void {
+    void rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }
 
   start(): void {
@@ -391,19 +422,32 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
       if (h) offset = h.offset;
       else { item.uploadUrl = null; item.offset = 0; }
     }
+    let storedSha: string | undefined;
     if (item.uploadUrl === null) {
-      const c = await this.client.create(item.session, item.path, item.sha256, item.size, signal);
+      // A file queued for the first time: create the upload and send the first chunk in the same request (tus
+      // creation-with-upload). A retry, or a record left by an earlier run, creates without a body: the server may
+      // already hold some of it (then the upload resumes from the server's offset instead of resending it).
+      const withBody = s.fresh && item.attempts === 0 && item.checksumRetries === 0;
+      const firstEnd = Math.min(item.size, this.chunkBytes);
+      const c = await this.client.create(item.session, item.path, item.sha256, item.size, signal, withBody ? {
+        file, end: firstEnd,
+        onSent: (n) => { this.countRate(n - s.sent); s.sent = n; this.emitProgress(); },
+      } : undefined);
       if (c.state === 'stored') { this.markStored(s); return; }
       item.uploadUrl = c.url;
-      this.persist(item, true);
       if (c.state === 'exists') {
+        this.persist(item, false);
         const h = await this.client.head(c.url, signal);
         if (!h) { item.uploadUrl = null; throw new ServerRefusal(404, 'UPLOAD_NOT_FOUND', 'the upload vanished; creating it again'); }
         offset = h.offset;
-      } else offset = 0;
+      } else {
+        offset = c.offset ?? 0;
+        storedSha = c.storedSha256;
+        item.offset = offset;
+        if (offset < item.size) this.persist(item, false);
+      }
     }
     offset ??= 0;
-    let storedSha: string | undefined;
     while (offset < item.size) {
       const end = Math.min(item.size, offset + this.chunkBytes);
       const from = offset;
