@@ -21,7 +21,8 @@ function corruptModels(name: string): { dir: string; file: string; sha256: strin
   const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { models: Record<string, { file: string; sha256: string }> };
   const entry = manifest.models[name]!;
   const b = readFileSync(join(dir, entry.file));
-  b[b.length >> 1] ^= 0xff;
+  const mid = b.length >> 1;
+  b[mid] = b[mid]! ^ 0xff;
   writeFileSync(join(dir, entry.file), b);
   return { dir, file: entry.file, sha256: entry.sha256 };
 }
