@@ -23,6 +23,8 @@ export interface DetectOptions {
   maxFaces: number;
   /** FaceMesh pose for each face (needed for yaw/pitch/roll) */
   pose: boolean;
+  /** FaceMesh face score below which the face crop is run again in grayscale (coloured light); 0 = never */
+  meshGrayRetry: number;
   /** iris gaze when the face box is at least this many pixels wide (0 = never) */
   irisMinFacePx: number;
   objectScore: number;
@@ -41,6 +43,7 @@ export const DEFAULT_DETECT_OPTIONS: DetectOptions = {
   faceIou: 0.3,
   maxFaces: 10,
   pose: true,
+  meshGrayRetry: 0.5,
   irisMinFacePx: 120,
   objectScore: 0.35,
   objectLabelThresholds: { 'cell phone': 0.3 },
@@ -101,7 +104,7 @@ export class Detector {
         const f: FaceResult = { box: roundBox(d.box), score: r3(d.score), yaw: 0, pitch: 0, roll: 0, meshScore: 0 };
         if (o.pose && this.mesh) {
           t = performance.now();
-          const m = await this.mesh.run(img, FaceMesh.cropFor(d));
+          const m = await this.mesh.run(img, FaceMesh.roiFor(d), { retryBelow: o.meshGrayRetry });
           timings.mesh += performance.now() - t;
           f.yaw = r1(m.pose.yaw);
           f.pitch = r1(m.pose.pitch);

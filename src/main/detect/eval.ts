@@ -10,10 +10,15 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Detector, type DetectOptions, type FrameAnalysis } from './detector.js';
 import { decodeImage } from './image.js';
+import { parseMachineConfig } from '../core/config.js';
 
 export interface LabelEntry { faces: number; head: string; phone: boolean; book: boolean; headphones: boolean; persons: number }
 export interface HeadThresholds { yawDeg: number; pitchDeg: number }
-export const DEFAULT_HEAD: HeadThresholds = { yawDeg: 17, pitchDeg: 20 };
+/**
+ * yaw 17° (the turned fixtures read 22–60°, frontal ones mostly within ±17°); pitch = the config default
+ * `detection.thresholds.headDownPitchDeg`, so the eval scores the "down" threshold the session rules use.
+ */
+export const DEFAULT_HEAD: HeadThresholds = { yawDeg: 17, pitchDeg: parseMachineConfig({}).detection.thresholds.headDownPitchDeg };
 
 /** left/right by yaw sign when |yaw| exceeds the threshold, else down when pitch exceeds it, else frontal. */
 export function headClass(f: { yaw: number; pitch: number }, t: HeadThresholds = DEFAULT_HEAD): 'left' | 'right' | 'down' | 'frontal' {
@@ -80,7 +85,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     return i >= 0 ? argv[i + 1] : undefined;
   };
   if (!dir || !existsSync(join(dir, 'labels.json'))) {
-    console.error('usage: npm run eval -- <dir with labels.json> [--json] [--verbose] [--face-model back-256|front-128] [--tiles 0|2|auto] [--yaw 17] [--pitch 20]');
+    console.error('usage: npm run eval -- <dir with labels.json> [--json] [--verbose] [--face-model back-256|front-128] [--tiles 0|2|auto] [--yaw 17] [--pitch 25]');
     return 2;
   }
   const labels = JSON.parse(readFileSync(join(dir, 'labels.json'), 'utf8')) as Record<string, LabelEntry>;
@@ -99,7 +104,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     rows.push({ file, truth, pred, analysis });
     if (verbose) {
       console.log(`${file}: faces ${pred.faces}/${truth.faces} head ${pred.head}/${truth.head} phone ${pred.phone}/${truth.phone} book ${pred.book}/${truth.book} persons ${pred.persons}/${truth.persons}` +
-        `  [${analysis.faces.map((f) => `yaw ${f.yaw} pitch ${f.pitch}`).join('; ')}]`);
+        `  [${analysis.faces.map((f) => `yaw ${f.yaw} pitch ${f.pitch} roll ${f.roll} mesh ${f.meshScore}`).join('; ')}]`);
     }
   }
   const s = score(rows);

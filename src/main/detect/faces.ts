@@ -11,7 +11,7 @@
  */
 import type ort from 'onnxruntime-node';
 import { ort as ortNs } from './models.js';
-import { cropToTensor, type Box, type RgbImage } from './image.js';
+import { cropToTensor, roiToTensor, type Box, type RgbImage, type Roi } from './image.js';
 import { clampBox, squareAround, weightedNms } from './geometry.js';
 
 export interface FaceDetection {
@@ -118,47 +118,97 @@ const norm = (a: V3): V3 => {
 /**
  * Head pose from FaceMesh 3-D points (any uniform scale; x right, y down, z away from the camera).
  * The face's right-to-left eye axis and chin-to-forehead axis span the face plane; their cross product is the
- * direction the face points to.
+ * direction the face points to. The angles decompose the head rotation as R = Rz(roll) · Ry(yaw) · Rx(pitch):
+ * roll is the eye line's angle in the image; yaw and pitch are read after turning the face direction back by the
+ * roll, so they are the head's own left/right and up/down turns and do not change when the camera (or the head)
+ * rotates in the image plane.
  */
 export function poseFromMesh(pt: (i: number) => V3): HeadPose {
   const across = sub(pt(IDX.leftEyeOuter), pt(IDX.rightEyeOuter)); // toward image right for a frontal face
   const up = sub(pt(IDX.forehead), pt(IDX.chin)); // toward image top
-  const fwd = norm(cross(across, up)); // toward the camera (-z) for a frontal face
-  const yaw = Math.atan2(fwd[0], -fwd[2]) * RAD;
-  const pitch = Math.atan2(fwd[1], Math.hypot(fwd[0], fwd[2])) * RAD;
-  const roll = Math.atan2(across[1], across[0]) * RAD;
-  return { yaw, pitch, roll };
+  const f = norm(cross(across, up)); // toward the camera (-z) for a frontal face
+  const rollRad = Math.atan2(across[1], across[0]);
+  const c = Math.cos(rollRad);
+  const s = Math.sin(rollRad);
+  // face direction with the roll undone (rotate by -roll about the camera axis)
+  const fx = f[0] * c + f[1] * s;
+  const fy = -f[0] * s + f[1] * c;
+  const yaw = Math.atan2(fx, -f[2]) * RAD;
+  const pitch = Math.atan2(fy, Math.hypot(fx, f[2])) * RAD;
+  return { yaw, pitch, roll: rollRad * RAD };
 }
 
-export interface MeshResult { points: Float32Array; crop: Box; score: number; pose: HeadPose }
+export interface MeshResult {
+  /** 468 × (x, y, z) in image pixels (z: depth on the same scale, larger = farther) */
+  points: Float32Array;
+  roi: Roi;
+  score: number;
+  pose: HeadPose;
+  /** the crop was retried in grayscale because the colour crop scored below `retryBelow` */
+  gray: boolean;
+}
+
+export interface MeshOptions {
+  /** FaceMesh face-presence score below which the crop is run again in grayscale (0 = never) */
+  retryBelow?: number;
+}
 
 export class FaceMesh {
   static readonly SIZE = 192;
+  /** side of the face crop relative to the BlazeFace box (MediaPipe uses 1.5) */
+  static readonly SCALE = 1.5;
   private readonly buf = new Float32Array(192 * 192 * 3);
   constructor(private readonly session: ort.InferenceSession) {}
 
-  /** Crop used for a BlazeFace box: a square 1.5× the larger side, centred on the box. */
-  static cropFor(det: { box: Box }): Box {
+  /**
+   * Crop for a BlazeFace detection: a square 1.5× the box's larger side, centred on the box, turned by the eye line
+   * (keypoints 0 and 1) so the face is upright in the crop, as the model was trained.
+   */
+  static roiFor(det: { box: Box; keypoints?: [number, number][] }): Roi {
     const b = det.box;
-    return squareAround(b.x + b.w / 2, b.y + b.h / 2, Math.max(b.w, b.h) * 1.5);
+    const re = det.keypoints?.[0];
+    const le = det.keypoints?.[1];
+    const angle = re && le ? Math.atan2(le[1] - re[1], le[0] - re[0]) : 0;
+    return { cx: b.x + b.w / 2, cy: b.y + b.h / 2, size: Math.max(b.w, b.h) * FaceMesh.SCALE, angle };
   }
 
-  async run(img: RgbImage, crop: Box): Promise<MeshResult> {
+  /** Axis-aligned crop box of the unrotated ROI (kept for callers that want a box). */
+  static cropFor(det: { box: Box }): Box {
+    const b = det.box;
+    return squareAround(b.x + b.w / 2, b.y + b.h / 2, Math.max(b.w, b.h) * FaceMesh.SCALE);
+  }
+
+  private async infer(img: RgbImage, roi: Roi, gray: boolean): Promise<{ mesh: Float32Array; score: number }> {
     const S = FaceMesh.SIZE;
-    const t = cropToTensor(img, crop, { width: S, height: S, layout: 'nhwc', mean: [0, 0, 0], std: [255, 255, 255] }, this.buf);
+    const t = roiToTensor(img, roi, S, { mean: 0, std: 255, gray }, this.buf);
     const out = await this.session.run({ input_1: new ortNs.Tensor('float32', t, [1, S, S, 3]) });
-    const mesh = out.mesh!.data as Float32Array;
-    const score = (out.faceflag!.data as Float32Array)[0]!;
-    // to image pixels (z scaled like x)
-    const k = crop.w / S;
+    return { mesh: out.mesh!.data as Float32Array, score: (out.faceflag!.data as Float32Array)[0]! };
+  }
+
+  async run(img: RgbImage, roi: Roi, opts: MeshOptions = {}): Promise<MeshResult> {
+    let r = await this.infer(img, roi, false);
+    let gray = false;
+    // Coloured light (a blue monitor glow, stage light) can make FaceMesh reject a face it finds in grayscale.
+    if (opts.retryBelow && r.score < opts.retryBelow) {
+      const g = await this.infer(img, roi, true);
+      if (g.score > r.score) { r = g; gray = true; }
+    }
+    const { mesh, score } = r;
+    // crop pixels → image pixels: turn by the ROI angle about its centre; z scaled like x
+    const S = FaceMesh.SIZE;
+    const k = roi.size / S;
+    const c = Math.cos(roi.angle) * k;
+    const s = Math.sin(roi.angle) * k;
     const points = new Float32Array(mesh.length);
     for (let i = 0; i < mesh.length; i += 3) {
-      points[i] = crop.x + mesh[i]! * k;
-      points[i + 1] = crop.y + mesh[i + 1]! * k;
+      const u = mesh[i]! - S / 2;
+      const v = mesh[i + 1]! - S / 2;
+      points[i] = roi.cx + u * c - v * s;
+      points[i + 1] = roi.cy + u * s + v * c;
       points[i + 2] = mesh[i + 2]! * k;
     }
     const pt = (i: number): V3 => [points[3 * i]!, points[3 * i + 1]!, points[3 * i + 2]!];
-    return { points, crop, score, pose: poseFromMesh(pt) };
+    return { points, roi, score, pose: poseFromMesh(pt), gray };
   }
 }
 

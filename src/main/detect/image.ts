@@ -189,3 +189,77 @@ export function mirrorImage(img: RgbImage): RgbImage {
   }
   return { data: out, width: W, height: H };
 }
+
+/**
+ * A square region of interest that may be rotated: centre (cx, cy) and side `size` in image pixels; `angle` (radians)
+ * turns the region's axes clockwise in the image (y points down), so the region's x axis runs along (cos a, sin a).
+ * A face ROI uses the eye-line angle, so the face is upright inside the crop.
+ */
+export interface Roi { cx: number; cy: number; size: number; angle: number }
+
+/** Image point for a point (u, v) given in output-tensor pixels of a `size`-pixel tensor sampled from `roi`. */
+export function roiToImage(roi: Roi, tensorSize: number, u: number, v: number): [number, number] {
+  const k = roi.size / tensorSize;
+  const a = u * k - roi.size / 2;
+  const b = v * k - roi.size / 2;
+  const c = Math.cos(roi.angle);
+  const s = Math.sin(roi.angle);
+  return [roi.cx + a * c - b * s, roi.cy + a * s + b * c];
+}
+
+/**
+ * Bilinear sample of a (possibly rotated) square ROI into an NHWC RGB Float32 tensor of side `size`, value =
+ * (pixel − mean) / std (one mean/std for all channels). Outside the image reads as black. `gray` puts the luma
+ * (BT.601) into all three channels. An unrotated ROI gives the same result as cropToTensor with the same box.
+ */
+export function roiToTensor(img: RgbImage, roi: Roi, size: number, norm: { mean: number; std: number; gray?: boolean }, out?: Float32Array): Float32Array {
+  const { width: W, height: H, data } = img;
+  const t = out ?? new Float32Array(size * size * 3);
+  const k = roi.size / size;
+  const c = Math.cos(roi.angle) * k;
+  const s = Math.sin(roi.angle) * k;
+  const inv = 1 / norm.std;
+  const bias = -norm.mean * inv;
+  const gray = !!norm.gray;
+  // image position of output pixel (0, 0)'s centre, minus the half-pixel of bilinear sampling
+  const h = size / 2 - 0.5;
+  const x00 = roi.cx - h * c + h * s - 0.5;
+  const y00 = roi.cy - h * s - h * c - 0.5;
+  let p = 0;
+  for (let oy = 0; oy < size; oy++) {
+    let fx = x00 - oy * s;
+    let fy = y00 + oy * c;
+    for (let ox = 0; ox < size; ox++, fx += c, fy += s, p += 3) {
+      const x0 = Math.floor(fx);
+      const y0 = Math.floor(fy);
+      const wx = fx - x0;
+      const wy = fy - y0;
+      let r = 0; let g = 0; let b = 0;
+      if (x0 >= 0 && y0 >= 0 && x0 + 1 < W && y0 + 1 < H) {
+        // inside: the four neighbours without bounds checks
+        const i00 = (y0 * W + x0) * 3;
+        const i10 = i00 + W * 3;
+        const w00 = (1 - wx) * (1 - wy); const w01 = wx * (1 - wy); const w10 = (1 - wx) * wy; const w11 = wx * wy;
+        r = w00 * data[i00]! + w01 * data[i00 + 3]! + w10 * data[i10]! + w11 * data[i10 + 3]!;
+        g = w00 * data[i00 + 1]! + w01 * data[i00 + 4]! + w10 * data[i10 + 1]! + w11 * data[i10 + 4]!;
+        b = w00 * data[i00 + 2]! + w01 * data[i00 + 5]! + w10 * data[i10 + 2]! + w11 * data[i10 + 5]!;
+      } else if (x0 >= -1 && y0 >= -1 && x0 < W && y0 < H) {
+        for (let dy = 0; dy < 2; dy++) {
+          const yy = y0 + dy;
+          if (yy < 0 || yy >= H) continue;
+          const wyy = dy ? wy : 1 - wy;
+          for (let dx = 0; dx < 2; dx++) {
+            const xx = x0 + dx;
+            if (xx < 0 || xx >= W) continue;
+            const w = wyy * (dx ? wx : 1 - wx);
+            const i = (yy * W + xx) * 3;
+            r += w * data[i]!; g += w * data[i + 1]!; b += w * data[i + 2]!;
+          }
+        }
+      }
+      if (gray) r = g = b = 0.299 * r + 0.587 * g + 0.114 * b;
+      t[p] = r * inv + bias; t[p + 1] = g * inv + bias; t[p + 2] = b * inv + bias;
+    }
+  }
+  return t;
+}
