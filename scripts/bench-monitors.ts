@@ -1,77 +1,150 @@
 /**
  * npm run bench:monitors — CPU cost and event-loop blocking of all system monitors together, with the real OS
- * sources, under a private Xvfb + openbox display while windows are switched every few seconds.
+ * sources, under a private Xvfb + openbox display, in a process as large as a session's: onnxruntime-node with
+ * every detector model loaded and run once (a fork copies the page tables of all of that).
  *
- * CPU is this process plus its child processes (xprop, xrandr, pactl …): /proc/self/stat utime+stime+cutime+cstime
- * and the live long-running children (the xprop spy), in % of one core. Baselines measured in the same run:
- * idle (the same process doing nothing) and naive get-windows polling every 400 ms (what the issue's numbers
- * suggest). Event-loop blocking: perf_hooks.monitorEventLoopDelay (max and p99).
+ * Measured in the same run, one after the other:
+ *   probes     what one operation blocks the event loop for at this RSS: spawn() of a tool, one X11 window
+ *              lookup, one /proc scan (its longest synchronous slice)
+ *   idle       the same process doing nothing: the machine's own event-loop noise and the baseline CPU
+ *   before     the sources as they were (xprop spy + one xprop per change, xclip per clipboard read, every tool
+ *              spawned from this process)
+ *   after      the current sources (own X11 connection, tools started by the helper shell)
+ * each with the kiosk focused and with a window switch every 2.5 s.
  *
- * BENCH_SECONDS (default 20) sets the length of each phase.
+ * CPU is this process plus its child processes (xprop, xrandr, pactl, the helper shell and what it starts):
+ * /proc/self/stat utime+stime+cutime+cstime plus the same four fields of live children, in % of one core.
+ * Event-loop blocking: perf_hooks.monitorEventLoopDelay (max and p99) at 1 ms resolution.
+ *
+ * BENCH_SECONDS (default 15) sets the length of each phase; BENCH_GETWINDOWS=1 adds naive get-windows polling;
+ * BENCH_MODELS=0 skips the models (a small process).
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { readFileSync, readdirSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cpus } from 'node:os';
 import { parseMachineConfig } from '../src/main/core/config.js';
-import { MONITOR_NAMES, MonitorSet, type MonitorName } from '../src/main/monitors/monitors.js';
-import { X11ForegroundSource } from '../src/main/monitors/foreground.js';
+import { MonitorSet } from '../src/main/monitors/monitors.js';
+import { X11ForegroundSource, X11NativeForegroundSource, type ForegroundSource } from '../src/main/monitors/foreground.js';
 import { XrandrSource } from '../src/main/monitors/displays.js';
-import { XclipSource } from '../src/main/monitors/clipboard.js';
+import { X11ClipboardSource, XclipSource } from '../src/main/monitors/clipboard.js';
+import { LinuxProcSource } from '../src/main/monitors/processes.js';
+import { spawnHelper } from '../src/main/monitors/helper.js';
+import { directSpawns } from '../src/main/monitors/util.js';
 import { missingXTools, startXServer } from '../tests/monitors/xserver.js';
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const TICK_MS = 10; // USER_HZ is 100 on Linux
+const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const rssMb = () => Math.round(process.memoryUsage().rss / 1048576);
 
-function statTicks(pid: number | 'self'): { own: number; children: number } | null {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return { own: Number(f[11]) + Number(f[12]), children: Number(f[13]) + Number(f[14]) };
-  } catch { return null; }
-}
-
-/** CPU ms used by our live children that have not exited yet (long-running spies). */
+/** CPU ms of our live children (long-running ones: xprop -spy, pactl subscribe, the helper and what it reaped). */
 const notOurs = new Set<number>();
-
+const perChild = new Map<string, number>();
 function liveChildrenMs(): number {
   let t = 0;
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      const s = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const f = s.split(') ')[1]!.split(' ');
-      if (Number(f[1]) === process.pid && !notOurs.has(Number(d))) t += (Number(f[11]) + Number(f[12])) * TICK_MS;
+      const raw = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const f = raw.split(') ')[1]!.split(' ');
+      if (Number(f[1]) === process.pid && !notOurs.has(Number(d)) && !raw.includes('(esbuild)')) { // esbuild: tsx's compiler
+        const ms = (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * TICK_MS;
+        t += ms;
+        if (process.env.BENCH_DEBUG) {
+          const k = `${d} ${raw.slice(raw.indexOf('(') + 1, raw.lastIndexOf(')'))}`;
+          if (ms !== (perChild.get(k) ?? 0)) console.log(`  child ${k}: ${ms} ms`);
+          perChild.set(k, ms);
+        }
+      }
     } catch { /* gone */ }
   }
   return t;
 }
-
 function cpuMsNow(): number {
-  const s = statTicks('self')!;
-  return (s.own + s.children) * TICK_MS + liveChildrenMs();
+  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * TICK_MS + liveChildrenMs();
 }
 
-interface Phase { name: string; cpuPct: number; loopMaxMs: number; loopP99Ms: number; events: number }
+interface Phase { name: string; cpuPct: number; loopMaxMs: number; loopP99Ms: number; events: number; note: string; stalls: number; busyStalls: number; maxBusyMs: number }
 
-async function phase(name: string, run: (stopAt: number) => Promise<number>): Promise<Phase> {
+/**
+ * Who caused a stall? A 10 ms interval timer notes each tick that came more than 30 ms late, and how much CPU this
+ * process used meanwhile (process.cpuUsage). A late tick with little CPU means this process was not running
+ * (another process had the core, or it waited in a system call such as fork/exec); a late tick with CPU close to
+ * the delay means our own code held the loop.
+ */
+class StallMeter {
+  private timer: NodeJS.Timeout | null = null;
+  stalls: { lateMs: number; cpuMs: number }[] = [];
+  start(): void {
+    let last = performance.now();
+    let cpu = process.cpuUsage();
+    this.timer = setInterval(() => {
+      const now = performance.now();
+      const c = process.cpuUsage();
+      const late = now - last - 10;
+      if (late > 30) this.stalls.push({ lateMs: late, cpuMs: (c.user - cpu.user + c.system - cpu.system) / 1000 });
+      last = now;
+      cpu = c;
+    }, 10);
+  }
+  stop(): void { if (this.timer) clearInterval(this.timer); }
+}
+
+async function phase(name: string, run: (stopAt: number) => Promise<{ events: number; note?: string }>): Promise<Phase> {
   const h = monitorEventLoopDelay({ resolution: 10 });
   h.enable();
+  const sm = new StallMeter();
+  sm.start();
   const c0 = cpuMsNow();
   const t0 = performance.now();
-  const events = await run(t0 + SECONDS * 1000);
+  const r = await run(t0 + SECONDS * 1000);
   const wall = performance.now() - t0;
   const c1 = cpuMsNow();
   h.disable();
-  const p: Phase = { name, cpuPct: ((c1 - c0) / wall) * 100, loopMaxMs: h.max / 1e6, loopP99Ms: h.percentile(99) / 1e6, events };
-  console.log(`${name.padEnd(44)} cpu ${p.cpuPct.toFixed(2).padStart(6)} % of one core   event loop max ${p.loopMaxMs.toFixed(1).padStart(6)} ms  p99 ${p.loopP99Ms.toFixed(1).padStart(5)} ms   events ${events}`);
+  sm.stop();
+  const over50 = sm.stalls.filter((s) => s.lateMs > 40);
+  const busy = over50.filter((s) => s.cpuMs >= 50);
+  const p: Phase = {
+    name, cpuPct: ((c1 - c0) / wall) * 100, loopMaxMs: h.max / 1e6, loopP99Ms: h.percentile(99) / 1e6, events: r.events, note: r.note ?? '',
+    stalls: over50.length, busyStalls: busy.length, maxBusyMs: Math.max(0, ...sm.stalls.map((s) => Math.min(s.cpuMs, s.lateMs + 10))),
+  };
+  console.log(`${name.padEnd(36)} cpu ${p.cpuPct.toFixed(2).padStart(6)} %  loop max ${p.loopMaxMs.toFixed(1).padStart(6)} ms p99 ${p.loopP99Ms.toFixed(1).padStart(5)} ms  stalls>50ms ${String(p.stalls).padStart(2)} (our CPU ≥ 50 ms: ${p.busyStalls}; most CPU in one stall ${p.maxBusyMs.toFixed(1)} ms)  events ${r.events} ${p.note}`);
   return p;
 }
 
-const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+function stats(xs: number[]): string {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
+  return `median ${q(0.5).toFixed(2)} ms, p90 ${q(0.9).toFixed(2)} ms, max ${s.at(-1)!.toFixed(2)} ms (n=${s.length})`;
+}
+
+async function loadModels(): Promise<unknown[]> {
+  if (process.env.BENCH_MODELS === '0') return [];
+  const { loadModelSession, MODEL_NAMES, ort } = await import('../src/main/detect/models.js');
+  const keep: unknown[] = [];
+  for (const n of MODEL_NAMES) {
+    const s = await loadModelSession(n);
+    // One inference each, so the arenas are allocated as in a running session.
+    const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
+    for (const name of s.inputNames) {
+      const meta = (s as unknown as { inputMetadata?: Record<string, { shape?: (number | string)[] }> | { name: string; shape?: (number | string)[] }[] }).inputMetadata;
+      const m = Array.isArray(meta) ? meta.find((x) => x.name === name) : meta?.[name];
+      const shape = (m?.shape ?? [1, 3, 128, 128]).map((d) => (typeof d === 'number' && d > 0 ? d : 1));
+      feeds[name] = new ort.Tensor('float32', new Float32Array(shape.reduce((a, b) => a * b, 1)), shape);
+    }
+    await s.run(feeds).catch(() => undefined);
+    keep.push(s);
+  }
+  return keep;
+}
 
 async function main(): Promise<void> {
   const missing = missingXTools();
   if (missing.length) { console.error(`bench:monitors needs ${missing.join(', ')} (Debian: apt-get install xvfb openbox xdotool x11-utils)`); process.exit(1); }
+  const rss0 = rssMb();
+  const models = await loadModels();
   const x = await startXServer();
   const env = x.env;
   const a = await x.window('Kuzet kiosk');
@@ -84,58 +157,94 @@ async function main(): Promise<void> {
     switcher = Number(execFileSync('sh', ['-c', `(while true; do sleep 2.5; xdotool windowactivate ${b.id}; sleep 2.5; xdotool windowactivate ${a.id}; done) >/dev/null 2>&1 & echo $!`], { env, encoding: 'utf8' }).trim());
   };
   const stopSwitching = () => { if (switcher) { try { process.kill(switcher, 'SIGTERM'); } catch { /* gone */ } switcher = 0; x.activate(a.id); } };
-  console.log(`bench:monitors — ${SECONDS} s per phase (after a 3 s warm-up), display ${x.display}, ${process.platform} node ${process.version}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} on ${cpus().length} cores`);
+  const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  console.log(`bench:monitors — ${SECONDS} s per phase (after a 3 s warm-up), display ${x.display}, ${process.platform} node ${process.version}, ${cpus().length} cores, load average ${load()}`);
+  console.log(`process RSS ${rssMb()} MB (${models.length} onnxruntime sessions loaded and run once; ${rss0} MB before)\n`);
 
   try {
-    const idle = await phase('baseline: idle process', async (stopAt) => { await wait(stopAt - performance.now()); return 0; });
+    // --- probes: what one operation blocks the loop for, at this RSS -------------------------------------------
+    const spawnMs: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      await new Promise<void>((res) => { const t = performance.now(); const c = spawn('true', [], { stdio: 'ignore' }); spawnMs.push(performance.now() - t); c.on('exit', () => res()); c.on('error', () => res()); });
+      await wait(40);
+    }
+    const native = new X11NativeForegroundSource({ env });
+    const lookupMs: number[] = [];
+    for (let i = 0; i < 20; i++) { const t = performance.now(); await native.read({ maxAgeMs: 0 }); lookupMs.push(performance.now() - t); }
+    native.close();
+    const procSrc = new LinuxProcSource();
+    const scanMs: number[] = [];
+    for (let i = 0; i < 10; i++) { const t = performance.now(); await procSrc.list(); scanMs.push(performance.now() - t); await wait(40); }
+    console.log(`probe: spawn() of a tool blocks the event loop  ${stats(spawnMs)}`);
+    console.log(`probe: one X11 window lookup (async, wall)      ${stats(lookupMs)}`);
+    console.log(`probe: one /proc scan (async, wall)             ${stats(scanMs)}; longest synchronous slice ${procSrc.longestSliceMs.toFixed(2)} ms\n`);
 
-    const naive = await phase('baseline: get-windows activeWindow() / 400 ms', async (stopAt) => {
-      process.env.DISPLAY = x.display;
-      const { activeWindow } = await import('get-windows');
-      let n = 0;
-      while (performance.now() < stopAt) {
-        const t = performance.now();
-        await activeWindow().catch(() => undefined);
-        n++;
-        await wait(Math.max(0, 400 - (performance.now() - t)));
-      }
-      return n;
-    });
+    // --- phases ----------------------------------------------------------------------------------------------
+    const idle = await phase('idle process (same RSS)', async (stopAt) => { await wait(stopAt - performance.now()); return { events: 0 }; });
+
+    let naive: Phase | null = null;
+    if (process.env.BENCH_GETWINDOWS === '1') {
+      naive = await phase('get-windows activeWindow() every 400 ms', async (stopAt) => {
+        process.env.DISPLAY = x.display;
+        const { activeWindow } = await import('get-windows');
+        let n = 0;
+        while (performance.now() < stopAt) {
+          const t = performance.now();
+          await activeWindow().catch(() => undefined);
+          n++;
+          await wait(Math.max(0, 400 - (performance.now() - t)));
+        }
+        return { events: n };
+      });
+    }
 
     const cfg = parseMachineConfig({}).monitors;
-    /** Starts the monitors, lets start-up pass (module loading, VM check, first scans), then measures. */
-    const monitorsPhase = async (name: string, only?: MonitorName[], switching = false): Promise<Phase> => {
+    const monitorsPhase = async (name: string, mode: 'before' | 'after', switching: boolean): Promise<Phase> => {
       let n = 0;
-      const seen: string[] = [];
-      const set = new MonitorSet(cfg, (t) => { n++; seen.push(t); }, {
-        only, ours: { pids: [a.pid] }, terminate: false,
-        sources: { foreground: new X11ForegroundSource({ env }), displays: new XrandrSource(env), clipboard: new XclipSource(env) },
+      spawnHelper.enabled = mode === 'after';
+      const fg: ForegroundSource = mode === 'after' ? new X11NativeForegroundSource({ env }) : new X11ForegroundSource({ env });
+      const proc = new LinuxProcSource();
+      const set = new MonitorSet(cfg, () => { n++; }, {
+        ours: { pids: [a.pid] }, terminate: false,
+        sources: { foreground: fg, processes: proc, displays: new XrandrSource(env), clipboard: mode === 'after' ? new X11ClipboardSource(env) : new XclipSource(env) },
       });
       await set.start();
       if (switching) startSwitching();
       await wait(3000);
-      const p = await phase(name, async (stopAt) => { const n0 = n; await wait(stopAt - performance.now()); if (process.env.BENCH_DEBUG) console.log(seen.slice(n0)); return n - n0; });
+      const runs0 = spawnHelper.runs;
+      const direct0 = directSpawns.count;
+      const p = await phase(name, async (stopAt) => {
+        const n0 = n;
+        await wait(stopAt - performance.now());
+        return { events: n - n0, note: `[forks of this process ${directSpawns.count - direct0}, tools via helper ${spawnHelper.runs - runs0}, longest /proc slice ${proc.longestSliceMs.toFixed(1)} ms]` };
+      });
       stopSwitching();
       await set.stop();
+      spawnHelper.enabled = true;
       return p;
     };
-    const all = await monitorsPhase('kuzet monitors: all six, kiosk focused');
-    const sw = await monitorsPhase('kuzet monitors: all six, switch every 2.5 s', undefined, true);
-    if (process.env.BENCH_EACH === '1') for (const only of MONITOR_NAMES) await monitorsPhase(`  ${only} alone, switching`, [only], true);
+    const beforeF = await monitorsPhase('before: kiosk focused', 'before', false);
+    const beforeS = await monitorsPhase('before: switch every 2.5 s', 'before', true);
+    const afterF = await monitorsPhase('after: kiosk focused', 'after', false);
+    const afterS = await monitorsPhase('after: switch every 2.5 s', 'after', true);
+    const idle2 = await phase('idle process again (machine drift)', async (stopAt) => { await wait(stopAt - performance.now()); return { events: 0 }; });
 
-    const extra = all.cpuPct - idle.cpuPct;
-    const extraSw = sw.cpuPct - idle.cpuPct;
-    const worstLoop = Math.max(all.loopMaxMs, sw.loopMaxMs);
-    const loopBudget = Math.max(50, idle.loopMaxMs);
+    const idleMax = Math.max(idle.loopMaxMs, idle2.loopMaxMs);
+    const idleCpu = (idle.cpuPct + idle2.cpuPct) / 2;
     console.log('');
-    console.log(`monitors over idle, kiosk focused:    ${extra.toFixed(2)} % of one core (budget 3 %) → ${extra <= 3 ? 'OK' : 'OVER BUDGET'}`);
-    console.log(`monitors over idle, switching:        ${extraSw.toFixed(2)} % of one core`);
-    console.log(`ratio monitors / get-windows polling: ${(all.cpuPct / naive.cpuPct).toFixed(3)} focused, ${(sw.cpuPct / naive.cpuPct).toFixed(3)} switching (get-windows alone ${naive.cpuPct.toFixed(2)} %)`);
-    console.log(`ratio monitors / idle:                ${(all.cpuPct / Math.max(idle.cpuPct, 0.01)).toFixed(2)} focused, ${(sw.cpuPct / Math.max(idle.cpuPct, 0.01)).toFixed(2)} switching`);
-    console.log(`event loop delay max with monitors:   ${worstLoop.toFixed(1)} ms (budget 50 ms; the idle process itself saw ${idle.loopMaxMs.toFixed(1)} ms on this shared machine) → ${worstLoop <= loopBudget ? 'OK' : 'OVER BUDGET'}`);
-    process.exitCode = extra <= 3 && worstLoop <= loopBudget ? 0 : 1;
+    for (const p of [beforeF, beforeS, afterF, afterS]) {
+      const over = p.cpuPct - idleCpu;
+      console.log(`${p.name.padEnd(30)} over idle ${over.toFixed(2).padStart(5)} % of one core (budget 3 %)   loop max ${p.loopMaxMs.toFixed(1).padStart(6)} ms = ${(p.loopMaxMs / Math.max(idleMax, 1)).toFixed(2)} × idle max, p99 ${p.loopP99Ms.toFixed(1)} ms vs idle p99 ${Math.max(idle.loopP99Ms, idle2.loopP99Ms).toFixed(1)} ms${naive ? `   ratio to get-windows ${(p.cpuPct / naive.cpuPct).toFixed(3)}` : ''}`);
+    }
+    const worst = Math.max(afterF.loopMaxMs, afterS.loopMaxMs);
+    const cpuOk = afterF.cpuPct - idleCpu <= 3 && afterS.cpuPct - idleCpu <= 3;
+    const loopOk = worst <= Math.max(50, idleMax);
+    console.log(`\nidle process on this machine: loop max ${idle.loopMaxMs.toFixed(1)} / ${idle2.loopMaxMs.toFixed(1)} ms (start / end), load average now ${load()}`);
+    console.log(`after: CPU ${cpuOk ? 'within' : 'OVER'} 3 %; event loop max ${worst.toFixed(1)} ms ${worst <= 50 ? 'within 50 ms' : loopOk ? `over 50 ms but not over the idle process's own max (${idleMax.toFixed(1)} ms): machine noise` : 'OVER 50 ms and over the idle max'}`);
+    process.exitCode = cpuOk && loopOk ? 0 : 1;
   } finally {
     stopSwitching();
+    spawnHelper.stop();
     await x.stop();
   }
 }

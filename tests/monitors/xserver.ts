@@ -18,13 +18,15 @@ export interface XServer {
   stop(): Promise<void>;
 }
 
-export async function startXServer(): Promise<XServer> {
+/** `auth.write(displayNumber)` returns an Xauthority file for Xvfb's -auth (access control on, clients need the cookie). */
+export async function startXServer(opts: { auth?: (displayNumber: number) => string } = {}): Promise<XServer> {
   let n = 150 + (process.pid % 500);
   while (existsSync(`/tmp/.X11-unix/X${n}`) || existsSync(`/tmp/.X${n}-lock`)) n++;
   const display = `:${n}`;
-  const env = { ...process.env, DISPLAY: display };
+  const authFile = opts.auth?.(n);
+  const env = { ...process.env, DISPLAY: display, ...(authFile ? { XAUTHORITY: authFile } : {}) };
   const procs: ChildProcess[] = [];
-  const xvfb = spawn('Xvfb', [display, '-screen', '0', '800x600x24', '-nolisten', 'tcp'], { stdio: 'ignore' });
+  const xvfb = spawn('Xvfb', [display, '-screen', '0', '800x600x24', '-nolisten', 'tcp', ...(authFile ? ['-auth', authFile] : [])], { stdio: 'ignore' });
   procs.push(xvfb);
   for (let i = 0; i < 100 && !existsSync(`/tmp/.X11-unix/X${n}`); i++) await sleep(50);
   const wm = spawn('openbox', [], { env, stdio: 'ignore' });

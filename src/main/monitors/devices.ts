@@ -130,7 +130,11 @@ export class PactlAudioSource implements AudioSource {
         run('pactl', ['list', 'sinks'], { env: cLocaleEnv(), timeoutMs: 5000 }),
         run('pactl', ['list', 'sources'], { env: cLocaleEnv(), timeoutMs: 5000 }),
       ]);
-      if (sinks.ok && sources.ok) { this.pactlError = null; return [...parsePactlList(sinks.stdout), ...parsePactlList(sources.stdout)]; }
+      if (sinks.ok && sources.ok) {
+        this.pactlError = null;
+        this.startWatcher();
+        return [...parsePactlList(sinks.stdout), ...parsePactlList(sources.stdout)];
+      }
       this.pactlFailedAt = performance.now();
       this.pactlError = sinks.error ?? sources.error ?? 'pactl failed';
     }
@@ -140,9 +144,19 @@ export class PactlAudioSource implements AudioSource {
     return /no soundcards/i.test(cards) ? [] : parseAsoundCards(cards);
   }
 
-  /** `pactl subscribe` tells of every new/removed/changed sink, source and card: no polling needed. */
+  private onChange: (() => void) | null = null;
+
+  /**
+   * `pactl subscribe` tells of every new/removed/changed sink, source and card: no polling needed. It starts after
+   * the first `pactl list` that worked, so a machine without a sound server does not start (and restart) it.
+   */
   watch(onChange: () => void): void {
-    if (!hasTool('pactl')) return;
+    this.onChange = onChange;
+  }
+
+  private startWatcher(): void {
+    if (this.watcher || !this.onChange || !hasTool('pactl')) return;
+    const onChange = this.onChange;
     this.watcher = new LineWatcher('pactl', ['subscribe'], (line) => {
       if (/on (sink|source|card) #/.test(line) && !/on (sink|source)-(input|output)/.test(line)) onChange();
     }, { env: cLocaleEnv(), maxRestarts: 3 });
@@ -154,6 +168,7 @@ export class PactlAudioSource implements AudioSource {
   }
 
   close(): void {
+    this.onChange = null;
     this.watcher?.stop();
   }
 }

@@ -45,6 +45,8 @@ export class SpawnHelper {
   /** Tools run through the shell. */
   runs = 0;
   lastError: string | null = null;
+  /** false: every tool starts directly from this process (the bench's "before" phase). */
+  enabled = true;
 
   /** Linux with sh, env and timeout (coreutils) on PATH; the helper can be turned off with KUZET_MONITOR_HELPER=0. */
   static supported(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -122,7 +124,7 @@ export class SpawnHelper {
    * Never throws.
    */
   run(cmd: string, args: string[], opts: { timeoutMs: number; env: NodeJS.ProcessEnv; maxBytes: number }): Promise<RunResult> | null {
-    if (!this.running && !this.start()) return null;
+    if (!this.enabled || (!this.running && !this.start())) return null;
     if (cmd.includes('=') || cmd.startsWith('-') || [cmd, ...args].some((a) => a.includes('\n'))) return null;
     const envArgs = this.envArgs(opts.env);
     if (envArgs === null) return null;

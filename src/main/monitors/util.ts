@@ -20,8 +20,12 @@ export function run(cmd: string, args: string[], opts: { timeoutMs?: number; env
   return runDirect(cmd, args, opts);
 }
 
+/** Programs started directly from this process (each one a fork of it): for tests and the bench. */
+export const directSpawns = { count: 0 };
+
 /** Runs an OS tool from this process (child_process.execFile). */
 export function runDirect(cmd: string, args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; maxBytes?: number } = {}): Promise<RunResult> {
+  directSpawns.count++;
   return new Promise((resolve) => {
     execFile(cmd, args, {
       timeout: opts.timeoutMs ?? 5000,
@@ -78,6 +82,7 @@ export class LineWatcher {
   }
 
   private spawnOnce(): void {
+    directSpawns.count++;
     const child = spawn(this.cmd, this.args, { env: this.opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
     this.child = child;
     let stderr = '';

@@ -440,10 +440,16 @@ export function decodeCompoundText(b: Buffer): string {
   return out;
 }
 
-/** Decodes a text property: UTF8_STRING as UTF-8, COMPOUND_TEXT, and STRING as Latin-1. */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Decodes a text property: UTF8_STRING as UTF-8, COMPOUND_TEXT, and STRING as Latin-1 — unless its bytes are valid
+ * UTF-8, as many programs (xdotool, some toolkits) put UTF-8 into STRING properties; Latin-1 text with accents
+ * is almost never valid UTF-8.
+ */
 export function propertyText(p: PropertyValue | null, atoms: { utf8: number; compound?: number }): string | null {
   if (!p || p.format !== 8) return null;
   if (p.type === atoms.utf8) return p.value.toString('utf8');
   if (atoms.compound !== undefined && p.type === atoms.compound) return decodeCompoundText(p.value);
-  return p.value.toString('latin1');
+  try { return strictUtf8.decode(p.value); } catch { return p.value.toString('latin1'); }
 }
