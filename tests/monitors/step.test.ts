@@ -46,12 +46,13 @@ describe('monitorsStep in a session', () => {
         hid: { name: 'fake-hid', list: async () => [] },
         audio: { name: 'fake-audio', list: async () => [] },
         clipboard: { name: 'fake-clip', readText: async () => clip, clear: async () => { clip = ''; } },
+        remote: { name: 'fake-remote', read: async () => [{ key: 'tcp:5900:10.0.0.9:40000', kind: 'vnc', via: 'tcp', detail: '10.0.0.9:40000 → port 5900' }] },
         vmFacts: async () => linuxVmFacts(fixtureFs(JSON.parse(readFileSync(new URL('../fixtures/monitors/vm/baremetal-thinkpad-vm-host.json', import.meta.url), 'utf8')).files), { env: {}, who: async () => '', arch: 'x64' }),
       },
     })]);
     await seq.start(ctx);
     const set = ctx.services.monitors as MonitorSet;
-    expect(set.monitorNames).toHaveLength(6);
+    expect(set.monitorNames).toHaveLength(7);
     expect(clip).toBe('');
     await new Promise((r) => setTimeout(r, 300));
     fg = chat;
@@ -69,7 +70,7 @@ describe('monitorsStep in a session', () => {
     const types = check.records.map((r) => r.type);
     for (const t of ['monitor.started', 'monitor.vm.summary', 'monitor.clipboard.cleared', 'monitor.process.found', 'monitor.process.terminated',
       'monitor.display.snapshot', 'monitor.device.snapshot', 'monitor.foreground.away', 'monitor.foreground.back',
-      'monitor.clipboard.outside_copy', 'monitor.clipboard.paste_blocked', 'monitor.stopped']) expect(types, t).toContain(t);
+      'monitor.clipboard.outside_copy', 'monitor.clipboard.paste_blocked', 'monitor.remote.connected', 'monitor.stopped']) expect(types, t).toContain(t);
     const found = check.records.find((r) => r.type === 'monitor.process.found')!.data as Record<string, unknown>;
     expect(found).toMatchObject({ entry: 'Telegram', pid: 77, exe: '/usr/bin/telegram-desktop', phase: 'exam' });
     const away = check.records.find((r) => r.type === 'monitor.foreground.away')!.data as { window: WindowInfo };

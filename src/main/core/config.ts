@@ -96,6 +96,8 @@ const MonitorsSchema = z.object({
   /** Characters of clipboard text kept in clipboard events (0: only hash and length). */
   clipboardPreviewChars: z.number().int().min(0).max(1000).default(80),
   displayPollMs: z.number().int().min(250).max(60000).default(5000),
+  /** Remote sessions (inbound SSH/RDP/VNC connections, network logins) are re-checked this often during the exam. */
+  remoteCheckMs: z.number().int().min(1000).max(600000).default(5000),
   /** SIGTERM → wait this long → SIGKILL, for deny entries with policy "terminate". */
   terminateGraceMs: z.number().int().min(0).max(30000).default(1500),
   /** Preflight: "block" refuses to start only on a "likely" VM verdict (never on one weak signal). */

@@ -46,6 +46,7 @@ export function describeEvent<K extends MonitorEventType>(type: K, d: MonitorEve
     case 'monitor.display.snapshot': case 'monitor.display.changed': { const e = d as MonitorEventMap['monitor.display.snapshot']; return `${e.count} display(s): ${e.displays.map((s) => `${s.name} ${s.width}x${s.height}+${s.x}+${s.y}${s.virtual ? ' (virtual)' : ''}`).join(', ')}${e.mirrored.length ? `; mirrored ${JSON.stringify(e.mirrored)}` : ''}`; }
     case 'monitor.device.snapshot': { const e = d as MonitorEventMap['monitor.device.snapshot']; return `${e.hid.length} HID device(s), ${e.audio.length} audio device(s) (${e.sources.hid}, ${e.sources.audio})`; }
     case 'monitor.device.added': case 'monitor.device.removed': case 'monitor.device.changed': { const e = d as MonitorEventMap['monitor.device.added']; return `${e.flagged ? 'FLAG ' : ''}${e.reason}`; }
+    case 'monitor.remote.connected': case 'monitor.remote.ended': { const e = d as MonitorEventMap['monitor.remote.connected'] & { durationMs?: number }; return `${e.connection.kind} (${e.connection.via}): ${e.connection.detail}${e.atStart ? ' (already connected at start)' : ''}${e.durationMs !== undefined ? ` after ${Math.round(e.durationMs / 1000)} s` : ''}`; }
     case 'monitor.source_unavailable': { const e = d as MonitorEventMap['monitor.source_unavailable']; return `${e.monitor}: not available (${e.source}): ${e.reason}`; }
     default: return JSON.stringify(x);
   }

@@ -125,6 +125,15 @@ export interface VmReport {
   signals: VmSignal[];
 }
 
+/** A remote session seen during the exam (inbound remote-access connection or network login). */
+export interface RemoteConnection {
+  key: string;
+  kind: 'ssh' | 'rdp' | 'vnc' | 'teamviewer' | 'anydesk' | 'rustdesk' | 'login';
+  via: 'tcp' | 'utmp';
+  /** peer address and local port, or user, terminal and host */
+  detail: string;
+}
+
 export interface MonitorEventMap {
   'monitor.started': { monitors: string[]; platform: string; sources: Record<string, string> };
   'monitor.stopped': { monitors: string[]; stats: Record<string, unknown> };
@@ -150,6 +159,9 @@ export interface MonitorEventMap {
   'monitor.device.added': { device: DeviceInfo; flagged: boolean; reason: string };
   'monitor.device.removed': { device: DeviceInfo; flagged: boolean; reason: string };
   'monitor.device.changed': { device: DeviceInfo; before: DeviceInfo; flagged: boolean; reason: string };
+
+  'monitor.remote.connected': { connection: RemoteConnection; atStart?: boolean };
+  'monitor.remote.ended': { connection: RemoteConnection; durationMs: number };
 
   'monitor.clipboard.cleared': { at: 'start' | 'end' | 'blocked-paste'; ok: boolean; error?: string };
   'monitor.clipboard.outside_copy': { length: number; sha256: string; preview: string; copiedWhileIn: WindowInfo | null };

@@ -7,9 +7,10 @@ import { DeviceMonitor, PactlAudioSource, nodeHidSource, type AudioSource, type 
 import { ClipboardMonitor, defaultClipboardSource, type ClipboardSource } from './clipboard.js';
 import { assessVm, defaultVmFacts, type VmFacts } from './vm.js';
 import { spawnHelper } from './helper.js';
+import { RemoteSessionMonitor, defaultRemoteSource, type RemoteSource } from './remote.js';
 
 export type MonitorsConfig = MachineConfig['monitors'];
-export const MONITOR_NAMES = ['foreground', 'process', 'vm', 'display', 'device', 'clipboard'] as const;
+export const MONITOR_NAMES = ['foreground', 'process', 'vm', 'display', 'device', 'clipboard', 'remote'] as const;
 export type MonitorName = (typeof MONITOR_NAMES)[number];
 
 /** The machine's monitor settings with the exam's overrides on top. */
@@ -27,6 +28,7 @@ export interface MonitorSources {
   audio: AudioSource | null;
   clipboard: ClipboardSource | null;
   vmFacts: () => Promise<VmFacts>;
+  remote: RemoteSource | null;
 }
 
 export function defaultSources(env: NodeJS.ProcessEnv = process.env): MonitorSources {
@@ -38,6 +40,7 @@ export function defaultSources(env: NodeJS.ProcessEnv = process.env): MonitorSou
     audio: new PactlAudioSource(),
     clipboard: defaultClipboardSource(env),
     vmFacts: defaultVmFacts,
+    remote: defaultRemoteSource(),
   };
 }
 
@@ -70,6 +73,7 @@ export class MonitorSet {
   readonly displays: DisplayMonitor | null;
   readonly devices: DeviceMonitor | null;
   readonly clipboard: ClipboardMonitor | null;
+  readonly remote: RemoteSessionMonitor | null;
   vm: VmReport | null = null;
   private readonly names: MonitorName[];
   private readonly src: MonitorSources;
@@ -85,6 +89,7 @@ export class MonitorSet {
     this.displays = on('display') ? new DisplayMonitor({ emit, source: this.src.displays, pollMs: cfg.displayPollMs }) : null;
     this.devices = on('device') ? new DeviceMonitor({ emit, hid: this.src.hid, audio: this.src.audio, pollMs: cfg.devicePollMs }) : null;
     this.clipboard = on('clipboard') ? new ClipboardMonitor({ emit, source: this.src.clipboard, policy: cfg.clipboard, previewChars: cfg.clipboardPreviewChars }) : null;
+    this.remote = on('remote') ? new RemoteSessionMonitor({ emit, source: this.src.remote, checkMs: cfg.remoteCheckMs ?? 5000 }) : null;
     if (this.foreground && this.clipboard) {
       this.foreground.on('away', (w) => { this.awayWindow = w; });
       this.foreground.on('back', () => { void this.clipboard!.checkAfterAway(this.awayWindow); });
@@ -100,7 +105,7 @@ export class MonitorSet {
     spawnHelper.start();
     this.emit('monitor.started', {
       monitors: this.names, platform: process.platform,
-      sources: { foreground: this.src.foreground.name, process: this.src.processes.name, display: this.src.displays.name, hid: this.src.hid?.name ?? 'off', audio: this.src.audio?.name ?? 'off', clipboard: this.src.clipboard?.name ?? 'none' },
+      sources: { foreground: this.src.foreground.name, process: this.src.processes.name, display: this.src.displays.name, hid: this.src.hid?.name ?? 'off', audio: this.src.audio?.name ?? 'off', clipboard: this.src.clipboard?.name ?? 'none', remote: this.src.remote?.name ?? 'none' },
     });
     if (this.names.includes('vm')) await this.checkVm();
     await this.clipboard?.start();
@@ -108,6 +113,7 @@ export class MonitorSet {
     this.foreground?.start();
     this.displays?.start();
     this.devices?.start();
+    this.remote?.start();
   }
 
   async checkVm(): Promise<VmReport | null> {
@@ -126,12 +132,12 @@ export class MonitorSet {
   stats(): Record<string, unknown> {
     return {
       foreground: this.foreground?.stats(), process: this.processes?.stats(), display: this.displays?.stats(),
-      device: this.devices?.stats(), clipboard: this.clipboard?.stats(), helper: { running: spawnHelper.running, starts: spawnHelper.starts, runs: spawnHelper.runs }, vm: this.vm ? { verdict: this.vm.verdict, score: this.vm.score } : undefined,
+      device: this.devices?.stats(), clipboard: this.clipboard?.stats(), remote: this.remote?.stats(), helper: { running: spawnHelper.running, starts: spawnHelper.starts, runs: spawnHelper.runs }, vm: this.vm ? { verdict: this.vm.verdict, score: this.vm.score } : undefined,
     };
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.foreground?.stop(), this.processes?.stop(), this.displays?.stop(), this.devices?.stop()]);
+    await Promise.all([this.foreground?.stop(), this.processes?.stop(), this.displays?.stop(), this.devices?.stop(), this.remote?.stop()]);
     await this.clipboard?.stop();
     this.emit('monitor.stopped', { monitors: this.names, stats: JSON.parse(JSON.stringify(this.stats())) as Record<string, unknown> });
   }
