@@ -76,20 +76,34 @@ export class BlazeFace {
   private readonly inputName: string;
   private readonly outNames: string[];
   private readonly buf: Float32Array;
+  /** the input tensor wraps `buf`, which each call refills (calls on one instance are sequential) */
+  private readonly input: ort.Tensor;
   constructor(private readonly session: ort.InferenceSession) {
     const shape = (session.inputMetadata[0] as { shape?: (number | string)[] }).shape ?? [];
     this.size = Number(shape[1]) || 128;
     this.buf = new Float32Array(this.size * this.size * 3);
+    this.input = new ortNs.Tensor('float32', this.buf, [1, this.size, this.size, 3]);
     this.inputName = session.inputNames[0]!;
     this.outNames = [...session.outputNames];
   }
 
-  async detect(img: RgbImage, opts: BlazeFaceOptions): Promise<FaceDetection[]> {
+  /** The centred square the frame is letterboxed into (black padding outside the frame). */
+  static squareFor(img: { width: number; height: number }): Box {
     const side = Math.max(img.width, img.height);
-    const sq: Box = { x: (img.width - side) / 2, y: (img.height - side) / 2, w: side, h: side };
+    return { x: (img.width - side) / 2, y: (img.height - side) / 2, w: side, h: side };
+  }
+
+  /** The model input for a frame: letterboxed, resized, scaled to −1..1 (NHWC RGB). */
+  static tensorFor(img: RgbImage, size: number, out?: Float32Array): Float32Array {
+    return cropToTensor(img, BlazeFace.squareFor(img), { width: size, height: size, layout: 'nhwc', mean: [127.5, 127.5, 127.5], std: [127.5, 127.5, 127.5] }, out);
+  }
+
+  async detect(img: RgbImage, opts: BlazeFaceOptions): Promise<FaceDetection[]> {
+    const sq = BlazeFace.squareFor(img);
+    const side = sq.w;
     const S = this.size;
-    const t = cropToTensor(img, sq, { width: S, height: S, layout: 'nhwc', mean: [127.5, 127.5, 127.5], std: [127.5, 127.5, 127.5] }, this.buf);
-    const out = await this.session.run({ [this.inputName]: new ortNs.Tensor('float32', t, [1, S, S, 3]) });
+    BlazeFace.tensorFor(img, S, this.buf);
+    const out = await this.session.run({ [this.inputName]: this.input });
     // sort outputs: Identity (scores 512), Identity_1 (scores 384), Identity_2 (boxes 512x16), Identity_3 (boxes 384x16)
     const arrs = this.outNames.map((n) => out[n]!.data as Float32Array);
     const dets = decodeBlazeFace(arrs, S, opts);
@@ -158,6 +172,7 @@ export class FaceMesh {
   /** side of the face crop relative to the BlazeFace box (MediaPipe uses 1.5) */
   static readonly SCALE = 1.5;
   private readonly buf = new Float32Array(192 * 192 * 3);
+  private readonly input = new ortNs.Tensor('float32', this.buf, [1, 192, 192, 3]);
   constructor(private readonly session: ort.InferenceSession) {}
 
   /**
@@ -180,8 +195,9 @@ export class FaceMesh {
 
   private async infer(img: RgbImage, roi: Roi, gray: boolean): Promise<{ mesh: Float32Array; score: number }> {
     const S = FaceMesh.SIZE;
-    const t = roiToTensor(img, roi, S, { mean: 0, std: 255, gray }, this.buf);
-    const out = await this.session.run({ input_1: new ortNs.Tensor('float32', t, [1, S, S, 3]) });
+    roiToTensor(img, roi, S, { mean: 0, std: 255, gray }, this.buf);
+    // the unused `contours` output is not fetched
+    const out = await this.session.run({ input_1: this.input }, ['mesh', 'faceflag']);
     return { mesh: out.mesh!.data as Float32Array, score: (out.faceflag!.data as Float32Array)[0]! };
   }
 
@@ -193,8 +209,13 @@ export class FaceMesh {
       const g = await this.infer(img, roi, true);
       if (g.score > r.score) { r = g; gray = true; }
     }
-    const { mesh, score } = r;
-    // crop pixels → image pixels: turn by the ROI angle about its centre; z scaled like x
+    const points = FaceMesh.toImage(r.mesh, roi);
+    const pt = (i: number): V3 => [points[3 * i]!, points[3 * i + 1]!, points[3 * i + 2]!];
+    return { points, roi, score: r.score, pose: poseFromMesh(pt), gray };
+  }
+
+  /** Model output (crop pixels) → image pixels: turned by the ROI angle about its centre; z scaled like x. */
+  static toImage(mesh: Float32Array, roi: Roi): Float32Array {
     const S = FaceMesh.SIZE;
     const k = roi.size / S;
     const c = Math.cos(roi.angle) * k;
@@ -207,8 +228,7 @@ export class FaceMesh {
       points[i + 1] = roi.cy + u * s + v * c;
       points[i + 2] = mesh[i + 2]! * k;
     }
-    const pt = (i: number): V3 => [points[3 * i]!, points[3 * i + 1]!, points[3 * i + 2]!];
-    return { points, roi, score, pose: poseFromMesh(pt), gray };
+    return points;
   }
 }
 

@@ -123,6 +123,9 @@ export interface TensorSpec {
 /**
  * Bilinear crop-and-resize of `box` (pixels; may extend past the image: outside reads as black = 0 before
  * normalisation) from an rgb24 image into a Float32 tensor.
+ *
+ * Separable: each source row the output needs is interpolated horizontally once (into one of two cached rows), then
+ * each output row blends its two source rows. Rows wholly outside the image are filled with the normalised black.
  */
 export function cropToTensor(img: RgbImage, box: Box, spec: TensorSpec, out?: Float32Array): Float32Array {
   const { width: W, height: H, data } = img;
@@ -132,10 +135,9 @@ export function cropToTensor(img: RgbImage, box: Box, spec: TensorSpec, out?: Fl
   const t = out ?? new Float32Array(n * 3);
   const bgr = spec.order === 'bgr';
   // per output channel: scale and bias, reading input channel ci
-  const ci = bgr ? [2, 1, 0] : [0, 1, 2];
   const k0 = 1 / spec.std[0]; const k1 = 1 / spec.std[1]; const k2 = 1 / spec.std[2];
   const b0 = -spec.mean[0] * k0; const b1 = -spec.mean[1] * k1; const b2 = -spec.mean[2] * k2;
-  const c0 = ci[0]!; const c1 = ci[1]!; const c2 = ci[2]!;
+  const c0 = bgr ? 2 : 0; const c2 = bgr ? 0 : 2;
   // column tables: byte offsets of the two neighbours and their weights (0 outside the image)
   const xa = new Int32Array(ow); const xb = new Int32Array(ow);
   const wa = new Float32Array(ow); const wb = new Float32Array(ow);
@@ -149,6 +151,25 @@ export function cropToTensor(img: RgbImage, box: Box, spec: TensorSpec, out?: Fl
     xa[o] = (in0 ? x0 : 0) * 3; xb[o] = (in1 ? x0 + 1 : 0) * 3;
     wa[o] = in0 ? 1 - w : 0; wb[o] = in1 ? w : 0;
   }
+  // two cached horizontally interpolated source rows (channels already in output order)
+  const rowA = new Float32Array(ow * 3); const rowB = new Float32Array(ow * 3);
+  let yA = -1; let yB = -1;
+  const hrow = (y: number, dst: Float32Array): void => {
+    const r = y * W * 3;
+    for (let o = 0, q = 0; o < ow; o++, q += 3) {
+      const pa = r + xa[o]!; const pb = r + xb[o]!; const u = wa[o]!; const v = wb[o]!;
+      dst[q] = u * data[pa + c0]! + v * data[pb + c0]!;
+      dst[q + 1] = u * data[pa + 1]! + v * data[pb + 1]!;
+      dst[q + 2] = u * data[pa + c2]! + v * data[pb + c2]!;
+    }
+  };
+  const get = (y: number): Float32Array => {
+    if (y === yA) return rowA;
+    if (y === yB) return rowB;
+    // replace the older row (rows are requested in increasing order)
+    if (yA < yB) { hrow(y, rowA); yA = y; return rowA; }
+    hrow(y, rowB); yB = y; return rowB;
+  };
   const sy = box.h / oh;
   const nhwc = spec.layout === 'nhwc';
   for (let oy = 0; oy < oh; oy++) {
@@ -156,20 +177,33 @@ export function cropToTensor(img: RgbImage, box: Box, spec: TensorSpec, out?: Fl
     const y0 = Math.floor(fy);
     const w = fy - y0;
     const in0 = y0 >= 0 && y0 < H; const in1 = y0 + 1 >= 0 && y0 + 1 < H;
-    const ra = (in0 ? y0 : 0) * W * 3; const rb = (in1 ? y0 + 1 : 0) * W * 3;
     const va = in0 ? 1 - w : 0; const vb = in1 ? w : 0;
     const rowOut = oy * ow;
-    for (let o = 0; o < ow; o++) {
-      const w00 = va * wa[o]!; const w01 = va * wb[o]!; const w10 = vb * wa[o]!; const w11 = vb * wb[o]!;
-      const p00 = ra + xa[o]!; const p01 = ra + xb[o]!; const p10 = rb + xa[o]!; const p11 = rb + xb[o]!;
-      const v0 = w00 * data[p00 + c0]! + w01 * data[p01 + c0]! + w10 * data[p10 + c0]! + w11 * data[p11 + c0]!;
-      const v1 = w00 * data[p00 + c1]! + w01 * data[p01 + c1]! + w10 * data[p10 + c1]! + w11 * data[p11 + c1]!;
-      const v2 = w00 * data[p00 + c2]! + w01 * data[p01 + c2]! + w10 * data[p10 + c2]! + w11 * data[p11 + c2]!;
-      const p = rowOut + o;
+    if (!in0 && !in1) {
       if (nhwc) {
-        t[p * 3] = v0 * k0 + b0; t[p * 3 + 1] = v1 * k1 + b1; t[p * 3 + 2] = v2 * k2 + b2;
+        for (let p = rowOut * 3, e = (rowOut + ow) * 3; p < e; p += 3) { t[p] = b0; t[p + 1] = b1; t[p + 2] = b2; }
       } else {
-        t[p] = v0 * k0 + b0; t[n + p] = v1 * k1 + b1; t[2 * n + p] = v2 * k2 + b2;
+        t.fill(b0, rowOut, rowOut + ow); t.fill(b1, n + rowOut, n + rowOut + ow); t.fill(b2, 2 * n + rowOut, 2 * n + rowOut + ow);
+      }
+      continue;
+    }
+    // rows are requested in increasing order, so fetching y0 + 1 never evicts y0
+    const A = get(in0 ? y0 : y0 + 1);
+    const B = in0 && in1 ? get(y0 + 1) : A;
+    const ua = in0 ? va : 0; const ub = in1 ? vb : 0;
+    const ka0 = ua * k0; const kb0 = ub * k0; const ka1 = ua * k1; const kb1 = ub * k1; const ka2 = ua * k2; const kb2 = ub * k2;
+    if (nhwc) {
+      for (let q = 0, p = rowOut * 3, e = ow * 3; q < e; q += 3, p += 3) {
+        t[p] = ka0 * A[q]! + kb0 * B[q]! + b0;
+        t[p + 1] = ka1 * A[q + 1]! + kb1 * B[q + 1]! + b1;
+        t[p + 2] = ka2 * A[q + 2]! + kb2 * B[q + 2]! + b2;
+      }
+    } else {
+      for (let o = 0, q = 0; o < ow; o++, q += 3) {
+        const p = rowOut + o;
+        t[p] = ka0 * A[q]! + kb0 * B[q]! + b0;
+        t[n + p] = ka1 * A[q + 1]! + kb1 * B[q + 1]! + b1;
+        t[2 * n + p] = ka2 * A[q + 2]! + kb2 * B[q + 2]! + b2;
       }
     }
   }

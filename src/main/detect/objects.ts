@@ -46,10 +46,16 @@ export class NanoDet {
   private buf = new Float32Array(3 * NanoDet.SIZE * NanoDet.SIZE);
   constructor(private readonly session: ort.InferenceSession) {}
 
+  /** The model input for a region of a frame: stretched to 416×416, BGR, NanoDet's mean/std, NCHW. */
+  static tensorFor(img: RgbImage, region: Box, out?: Float32Array): Float32Array {
+    const S = NanoDet.SIZE;
+    return cropToTensor(img, region, { width: S, height: S, layout: 'nchw', order: 'bgr', mean: MEAN_BGR, std: STD_BGR }, out);
+  }
+
   /** Run on one region (stretched to 416×416); returns candidates in image pixels above `minScore`. */
   async runRegion(img: RgbImage, region: Box, minScore: number, wanted?: Set<number>): Promise<ObjectResult[]> {
     const S = NanoDet.SIZE;
-    cropToTensor(img, region, { width: S, height: S, layout: 'nchw', order: 'bgr', mean: MEAN_BGR, std: STD_BGR }, this.buf);
+    NanoDet.tensorFor(img, region, this.buf);
     const out = await this.session.run({ input_1: new ortNs.Tensor('float32', this.buf, [1, 3, S, S]) });
     const res: ObjectResult[] = [];
     const sx = region.w / S;
