@@ -2,7 +2,9 @@
  * `npm run bench:server` — evidence delivery on loopback, measured against a baseline taken in the same run.
  *
  *  1. Baseline: a plain local disk copy of the same segment files (read → write through user space, like `cp`
- *     without copy offload), and fs.copyFile (kernel copy) for reference.
+ *     without copy offload), measured before and after the upload (the machine is shared), and fs.copyFile (kernel
+ *     copy) for reference. Also a reference for what HTTP itself costs here: the same files PUT by all devices at
+ *     once to a minimal Node server that only writes them to disk.
  *  2. N simulated devices (default 100) upload at once: each sends its segments the way the live uploader does
  *     (hash known from segment.closed), then the end-of-exam step (tail + manifest) and waits for the signed
  *     receipt. The server runs as a separate `kuzet serve` process; its peak RSS is read from /proc (VmHWM).
@@ -15,7 +17,7 @@
 import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
@@ -28,6 +30,7 @@ import { sealSession, writeSessionState } from '../src/main/evidence/seal.js';
 import { createEnrolToken, openDataDir } from '../src/main/server/app.js';
 import { uploadBundle } from '../src/main/upload/bundle.js';
 import { ServerClient, saveEnrolment } from '../src/main/upload/client.js';
+import { request } from '../src/main/upload/http.js';
 import { UploadQueue } from '../src/main/upload/spool.js';
 
 const BIN = fileURLToPath(new URL('../bin/kuzet.mjs', import.meta.url));
@@ -131,8 +134,54 @@ async function liveUpload(url: string, dev: Dev, segs: Seg[]): Promise<void> {
 
 const mb = (n: number) => (n / 1024 / 1024).toFixed(1);
 
+/** Baseline: a read → write stream copy of every segment, one after the other. Wall and this process's CPU seconds. */
+async function streamCopy(segs: Seg[], dir: string): Promise<{ s: number; cpu: number }> {
+  mkdirSync(dir, { recursive: true });
+  const c0 = cpuSeconds('self');
+  const t = performance.now();
+  for (const [i, s] of segs.entries()) await pipeline(createReadStream(s.abs), createWriteStream(join(dir, `s${i}`)));
+  const r = { s: (performance.now() - t) / 1000, cpu: cpuSeconds('self') - c0 };
+  rmSync(dir, { recursive: true });
+  return r;
+}
+
+/** A minimal HTTP server (its own process) that writes each request body to a file: what HTTP + disk cost here. */
+const PLAIN_SERVER = `
+const http = require('node:http'), fs = require('node:fs'), path = require('node:path');
+let n = 0;
+const srv = http.createServer((req, res) => {
+  const out = fs.createWriteStream(path.join(process.argv[1], 'u' + n++));
+  req.pipe(out);
+  out.on('finish', () => { res.writeHead(204); res.end(); });
+});
+srv.listen(0, '127.0.0.1', () => console.log('http://127.0.0.1:' + srv.address().port));`;
+
+/** Every device PUTs its segments one after another (as the live uploader does), all devices at once. */
+async function plainHttp(devs: Dev[], dir: string): Promise<{ s: number; cpu: number }> {
+  mkdirSync(dir, { recursive: true });
+  const child = spawn(process.execPath, ['-e', PLAIN_SERVER, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.once('data', (d) => resolve(String(d).trim()));
+    child.once('close', (c) => reject(new Error(`plain server exited ${c}`)));
+  });
+  const c0 = { srv: cpuSeconds(child.pid!), cli: cpuSeconds('self') };
+  const t = performance.now();
+  await Promise.all(devs.map(async (d) => {
+    for (const s of d.segs) {
+      const r = await request({ method: 'PUT', url: `${url}/${d.id}/${s.path}`, body: { file: s.abs, start: 0, end: s.size }, stallMs: 60_000 });
+      if (r.status !== 204) throw new Error(`plain PUT: HTTP ${r.status}`);
+    }
+  }));
+  const s = (performance.now() - t) / 1000;
+  const cpu = cpuSeconds(child.pid!) - c0.srv + cpuSeconds('self') - c0.cli;
+  await new Promise((r) => { child.once('close', r); child.kill('SIGTERM'); });
+  rmSync(dir, { recursive: true, force: true });
+  return { s, cpu };
+}
+
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'kuzet-bench-server-'));
+  const load0 = loadavg();
   console.log(`bench:server — ${DEVICES} devices × ${STREAMS.length} streams × ${SEGMENTS} segments (6-s segments at 2–8 MB/min); ${cpus().length} cores; temp ${root}`);
   try {
     // --- data -------------------------------------------------------------------------------------------------
@@ -143,19 +192,18 @@ async function main(): Promise<void> {
     console.log(`data: ${segs.length} segments, ${mb(segBytes)} MB (mean ${mb(segBytes / segs.length)} MB a segment)`);
 
     // --- baseline: plain disk copies of the same bytes ------------------------------------------------------------
+    // The machine is shared: the stream copy is measured before and after the upload and both are reported.
     const copyDir = join(root, 'copy');
+    const before = await streamCopy(segs, copyDir);
     mkdirSync(copyDir);
     let t = performance.now();
-    for (const [i, s] of segs.entries()) await pipeline(createReadStream(s.abs), createWriteStream(join(copyDir, `s${i}`)));
-    const streamCopyS = (performance.now() - t) / 1000;
-    rmSync(copyDir, { recursive: true });
-    mkdirSync(copyDir);
-    t = performance.now();
     for (const [i, s] of segs.entries()) await copyFile(s.abs, join(copyDir, `k${i}`));
     const kernelCopyS = (performance.now() - t) / 1000;
     rmSync(copyDir, { recursive: true });
-    const streamCopyRate = segBytes / streamCopyS;
     const kernelCopyRate = segBytes / kernelCopyS;
+
+    // --- reference: plain HTTP PUTs of the same files to a minimal server (no tus, auth, hashing, index) -----------
+    const ceiling = await plainHttp(devs, join(root, 'plain'));
 
     // --- 100 devices at once ----------------------------------------------------------------------------------
     const data = join(root, 'server');
@@ -173,6 +221,9 @@ async function main(): Promise<void> {
       try { return await uploadBundle(d.dir, srv.url, { home: d.home, upload: { keepDaysAfterReceipt: -1, concurrency: 1 } }); } finally { if (process.env.BENCH_DEBUG) console.log(`live ${(b - a).toFixed(0)} ms, end ${(performance.now() - b).toFixed(0)} ms`); }
     }));
     const allS = (performance.now() - t) / 1000;
+    const after = await streamCopy(segs, copyDir);
+    const streamCopyS = (before.s + after.s) / 2;
+    const streamCopyRate = segBytes / streamCopyS;
     if (process.env.BENCH_DEBUG) console.log(`upload phase end hrtime_us ${process.hrtime.bigint() / 1000n}`);
     const cpuUsed = { srv: cpuSeconds(srv.pid) - cpu0.srv, cli: cpuSeconds('self') - cpu0.cli };
     clearInterval(sampler);
@@ -195,11 +246,15 @@ async function main(): Promise<void> {
 
     // --- report -----------------------------------------------------------------------------------------------
     console.log('');
-    console.log(`baseline  stream copy (read→write)   ${mb(streamCopyRate)} MB/s   (${streamCopyS.toFixed(2)} s)`);
+    const perMb = (cpu: number, bytes: number) => ((cpu * 1000) / (bytes / 1048576)).toFixed(1);
+    console.log(`machine   load average at start ${load0.map((x) => x.toFixed(1)).join(' ')}, at end ${loadavg().map((x) => x.toFixed(1)).join(' ')} (${cpus().length} cores, shared)`);
+    console.log(`baseline  stream copy (read→write)   ${mb(streamCopyRate)} MB/s   (mean of ${mb(segBytes / before.s)} MB/s before and ${mb(segBytes / after.s)} MB/s after the upload; ${perMb(before.cpu + after.cpu, 2 * segBytes)} ms CPU a MB)`);
     console.log(`baseline  fs.copyFile (kernel)       ${mb(kernelCopyRate)} MB/s   (${kernelCopyS.toFixed(2)} s)`);
+    console.log(`reference plain HTTP PUT, ${DEVICES} at once   ${mb(segBytes / ceiling.s)} MB/s   (minimal Node server writing the bytes to disk: no tus, auth, hashing or index; ${perMb(ceiling.cpu, segBytes)} ms CPU a MB) = ${(segBytes / ceiling.s / streamCopyRate).toFixed(2)} of the copy`);
     console.log(`upload    ${DEVICES} devices at once       ${mb(uploadRate)} MB/s   (${allS.toFixed(2)} s for ${mb(delivered)} MB, ${receipts.length} receipts)`);
-    console.log(`cpu       server ${cpuUsed.srv.toFixed(2)} s, devices (this process) ${cpuUsed.cli.toFixed(2)} s during the ${allS.toFixed(2)} s upload (${((cpuUsed.srv + cpuUsed.cli) / allS).toFixed(2)} cores busy)`);
+    console.log(`cpu       server ${cpuUsed.srv.toFixed(2)} s + devices (this process) ${cpuUsed.cli.toFixed(2)} s during the ${allS.toFixed(2)} s upload = ${perMb(cpuUsed.srv + cpuUsed.cli, delivered)} ms CPU a MB (server ${perMb(cpuUsed.srv, delivered)}), ${((cpuUsed.srv + cpuUsed.cli) / allS).toFixed(2)} cores busy`);
     console.log(`ratio     upload / stream copy       ${(uploadRate / streamCopyRate).toFixed(2)}   (goal ≥ 0.80)`);
+    console.log(`ratio     upload / plain HTTP PUT    ${(uploadRate / (segBytes / ceiling.s)).toFixed(2)}`);
     console.log(`ratio     upload / fs.copyFile       ${(uploadRate / kernelCopyRate).toFixed(2)}`);
     console.log(`server    peak RSS (VmHWM)           ${mb(hwm)} MB   (sampled max ${mb(peak)} MB; goal ≤ 300 MB)`);
     console.log(`exam end → receipt, ${EXAM_MINUTES}-min session   ${endToReceiptS.toFixed(2)} s   (${exam.segs.length} segments, ${mb(examBytes)} MB, tail ${exam.segs.length - live.length} segments + log + manifest; server re-verifies every byte)`);

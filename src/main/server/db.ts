@@ -10,7 +10,7 @@
 import Database from 'better-sqlite3';
 import { KuzetError } from '../core/errors.js';
 
-export const DB_SCHEMA_VERSION = 2;
+export const DB_SCHEMA_VERSION = 1;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -127,10 +127,6 @@ CREATE TABLE IF NOT EXISTS audit (
   ip TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_session ON audit (session_id, at);
-CREATE TABLE IF NOT EXISTS tus_uploads (
-  upload_id TEXT PRIMARY KEY,
-  info TEXT NOT NULL
-);
 `;
 
 export interface DeviceRow {
@@ -178,9 +174,6 @@ export class ServerDb {
     if (!v) this.stmt('INSERT INTO meta (key, value) VALUES (?, ?)').run('schemaVersion', String(DB_SCHEMA_VERSION));
     else if (Number(v.value) > DB_SCHEMA_VERSION) {
       throw new KuzetError('DB_VERSION', `The server index ${path} has schema version ${v.value}; this Kuzet reads ${DB_SCHEMA_VERSION}. Upgrade Kuzet.`);
-    } else if (Number(v.value) < DB_SCHEMA_VERSION) {
-      // 1 → 2: tus upload records moved from uploads/<id>.json into tus_uploads (old .json files are still read).
-      this.stmt('UPDATE meta SET value = ? WHERE key = ?').run(String(DB_SCHEMA_VERSION), 'schemaVersion');
     }
   }
 
@@ -199,6 +192,11 @@ export class ServerDb {
 
   tx<T>(fn: () => T): T {
     return this.db.transaction(fn)();
+  }
+
+  /** Makes every commit so far durable (checkpoint the WAL into the database file and flush it). */
+  flushWal(): void {
+    this.db.pragma('wal_checkpoint(FULL)');
   }
 
   /** Runs `fn` in a transaction whose commit is flushed to disk (synchronous = FULL for this commit). */
@@ -343,20 +341,6 @@ export class ServerDb {
     sql += ' ORDER BY seq LIMIT ?';
     args.push(q.limit);
     return this.stmt(sql).all(...args) as EventRow[];
-  }
-
-  // --- tus upload records (what @tus/file-store keeps per upload: size, metadata, creation date) -------------------
-  tusInfo(uploadId: string): string | undefined {
-    return (this.stmt('SELECT info FROM tus_uploads WHERE upload_id = ?').get(uploadId) as { info: string } | undefined)?.info;
-  }
-  setTusInfo(uploadId: string, info: string): void {
-    this.stmt('INSERT INTO tus_uploads (upload_id, info) VALUES (?, ?) ON CONFLICT (upload_id) DO UPDATE SET info = excluded.info').run(uploadId, info);
-  }
-  dropTusInfo(uploadId: string): void {
-    this.stmt('DELETE FROM tus_uploads WHERE upload_id = ?').run(uploadId);
-  }
-  tusInfoIds(): string[] {
-    return (this.stmt('SELECT upload_id FROM tus_uploads ORDER BY upload_id').all() as { upload_id: string }[]).map((r) => r.upload_id);
   }
 
   // --- audit ---------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
  * - `s3`: @tus/s3-store in an S3-compatible bucket; verification downloads the bundle to a temporary folder.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writev } from 'node:fs';
 import { copyFile, link, mkdir, open, rename, unlink, writeFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -42,6 +42,8 @@ export interface EvidenceStore {
   exists(uploadId: string): Promise<boolean>;
   /** Whether materialize() makes a cheap link that lives in the data dir (else it downloads a temporary copy). */
   readonly linksInPlace: boolean;
+  /** Local folders whose filesystem holds upload bytes (flushed as a whole before a receipt; see DiskFlusher). */
+  readonly flushDirs: string[];
   /**
    * The sha256 of bytes [0, size) of an upload as they were received, when every byte of it arrived through this
    * process since it started (hashed on the way to the store, so a finished upload is not read back); null when
@@ -114,35 +116,51 @@ async function hashStream(s: Readable): Promise<{ sha256: string; size: number }
 }
 
 /**
- * The tus upload records (size, metadata, creation date) in the server index instead of one JSON file per upload:
- * a lookup is an in-process SQLite read, not an open/read/close on the disk for every request. Records written by
- * older versions (`uploads/<id>.json`) are still read.
+ * The tus upload records (size, metadata, creation date) without a JSON file per upload: every upload of this
+ * server has a row in the index's `files` table (written before tus creates the upload), which holds the same
+ * facts, so a lookup is an in-process SQLite read instead of an open/read/close on the disk for every request.
+ * Records written by older versions (`uploads/<id>.json`) are still read.
  */
 export class DbConfigstore implements KvStore<Upload> {
   constructor(private readonly db: ServerDb, private readonly legacyDir: string) {}
+
+  private legacyPath(key: string): string | null {
+    return /^[0-9a-f]{40}$/.test(key) ? join(this.legacyDir, `${key}.json`) : null;
+  }
 
   async get(key: string): Promise<Upload | undefined> {
     return this.getSync(key);
   }
 
   getSync(key: string): Upload | undefined {
-    const text = this.db.tusInfo(key);
-    if (text !== undefined) return JSON.parse(text) as Upload;
-    if (!/^[0-9a-f]{40}$/.test(key)) return undefined;
-    try { return JSON.parse(readFileSync(join(this.legacyDir, `${key}.json`), 'utf8')) as Upload; } catch { return undefined; }
+    const row = this.db.file(key);
+    if (row) {
+      return new Upload({
+        id: key, size: row.size, offset: 0, creation_date: new Date(row.created_at).toISOString(),
+        metadata: { session: row.session_id, path: row.path, sha256: row.sha256 },
+      });
+    }
+    const legacy = this.legacyPath(key);
+    if (!legacy) return undefined;
+    try { return JSON.parse(readFileSync(legacy, 'utf8')) as Upload; } catch { return undefined; }
   }
 
   async set(key: string, value: Upload): Promise<void> {
-    this.db.setTusInfo(key, JSON.stringify(value));
+    const row = this.db.file(key);
+    if (row && row.size === value.size) return; // the index row already says it all
+    // Not an upload the server indexed (should not happen): keep tus's record the way @tus/file-store does.
+    const legacy = this.legacyPath(key);
+    if (!legacy) throw ERRORS.FILE_NOT_FOUND;
+    await writeFile(legacy, JSON.stringify(value));
   }
 
   async delete(key: string): Promise<void> {
-    this.db.dropTusInfo(key);
-    try { rmSync(join(this.legacyDir, `${key}.json`), { force: true }); } catch { /* none */ }
+    const legacy = this.legacyPath(key);
+    if (legacy) rmSync(legacy, { force: true });
   }
 
   async list(): Promise<string[]> {
-    return this.db.tusInfoIds();
+    return [];
   }
 }
 
@@ -198,20 +216,57 @@ export class LeanFileStore extends FileStore {
     const hash = this.hasher.begin(id, offset);
     let fd: number;
     try { fd = openSync(path, 'r+'); } catch { throw ERRORS.FILE_WRITE_ERROR; }
-    const out = createWriteStream(path, { fd, start: offset, autoClose: false, highWaterMark: 1 << 20 });
-    let n = 0;
+    // The body arrives in socket-sized pieces (64 KiB); they are written in batches of up to WRITE_BATCH bytes (one
+    // system call and one thread-pool round trip each, instead of one per piece).
+    let pos = offset;
+    let batch: Buffer[] = [];
+    let batchBytes = 0;
+    const flush = async () => {
+      if (batchBytes === 0) return;
+      const bufs = batch;
+      const n = batchBytes;
+      batch = [];
+      batchBytes = 0;
+      await writevAll(fd, bufs, n, pos);
+      pos += n;
+    };
+    let failed = false;
     try {
-      await pipeline(readable, new Transform({
-        transform(chunk: Buffer, _enc, cb) { hash?.update(chunk); n += chunk.length; cb(null, chunk); },
-      }), out);
+      for await (const chunk of readable) {
+        const b = chunk as Buffer;
+        hash?.update(b);
+        batch.push(b);
+        batchBytes += b.length;
+        if (batchBytes >= WRITE_BATCH) await flush();
+      }
     } catch {
-      throw ERRORS.FILE_WRITE_ERROR; // the hash is dropped: the finished upload is then read back and hashed
+      failed = true; // the request broke off: keep what arrived (the upload resumes from there)
+    }
+    try {
+      await flush();
+    } catch {
+      failed = true;
     } finally {
       closeSync(fd);
     }
-    if (hash) this.hasher.end(id, hash, offset + n);
-    return offset + n;
+    if (failed) throw ERRORS.FILE_WRITE_ERROR; // the running hash is dropped: a finished upload is then read back
+    if (hash) this.hasher.end(id, hash, pos);
+    return pos;
   }
+}
+
+const WRITE_BATCH = 256 * 1024;
+
+function writevAll(fd: number, bufs: Buffer[], total: number, position: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    writev(fd, bufs, position, (err, written) => {
+      if (err) { reject(err); return; }
+      if (written === total) { resolve(); return; }
+      // Short write (rare): send the rest.
+      const rest = Buffer.concat(bufs).subarray(written);
+      writevAll(fd, [rest], rest.length, position + written).then(resolve, reject);
+    });
+  });
 }
 
 export class FileEvidenceStore implements EvidenceStore {
@@ -220,12 +275,14 @@ export class FileEvidenceStore implements EvidenceStore {
   readonly dir: string;
   readonly quarantineDir: string;
   readonly linksInPlace = true;
+  readonly flushDirs: string[];
   private readonly infos: DbConfigstore;
 
   constructor(dataDir: string, db: ServerDb) {
     this.dir = join(dataDir, 'uploads');
     this.quarantineDir = join(dataDir, 'quarantine', 'uploads');
     mkdirSync(this.dir, { recursive: true });
+    this.flushDirs = [this.dir];
     this.infos = new DbConfigstore(db, this.dir);
     this.datastore = new LeanFileStore(this.dir, this.infos);
     this.datastore.onCreate = (id) => this.unsynced(id);
@@ -341,6 +398,7 @@ export class S3EvidenceStore implements EvidenceStore {
   readonly datastore: DataStore;
   readonly bucket: string;
   readonly linksInPlace = false;
+  readonly flushDirs: string[] = [];
   private readonly client: S3Like;
   private readonly quarantineLog: string;
   private readonly hasher = new ReceiveHasher();

@@ -4,6 +4,7 @@
  * the server key pinned at enrolment, store the receipt, and only then apply the retention policy.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, appendFileSync } from 'node:fs';
+import { open, rename, writeFile } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { sha256Hex } from '../core/canonical.js';
 import type { MachineConfig } from '../core/config.js';
@@ -128,8 +129,10 @@ export async function uploadBundle(dir: string, serverUrl: string, opts: UploadB
     if (!chk.ok) throw new KuzetError('BAD_RECEIPT', `The server's receipt for ${sid} is not valid (${chk.reason}); local evidence is kept.`);
     mkdirSync(receiptsDir(home), { recursive: true });
     const receiptPath = receiptPathFor(home, sid);
-    writeFileDurable(receiptPath, JSON.stringify(res.receipt, null, 2) + '\n');
-    writeFileDurable(join(receiptsDir(home), `${sid}.local.json`), JSON.stringify({ bundleDir: absDir, server, receivedAt: Date.now() }, null, 2) + '\n');
+    await Promise.all([
+      writeDurable(receiptPath, JSON.stringify(res.receipt, null, 2) + '\n'),
+      writeDurable(join(receiptsDir(home), `${sid}.local.json`), JSON.stringify({ bundleDir: absDir, server, receivedAt: Date.now() }, null, 2) + '\n'),
+    ]);
     await queue.forgetSession(sid);
     let deleted: string[] = [];
     try {
@@ -143,6 +146,15 @@ export async function uploadBundle(dir: string, serverUrl: string, opts: UploadB
     queue.off('retry', onRetry);
     if (own) await queue.stop();
   }
+}
+
+/** `writeFileDurable` without blocking the event loop on the disk flush (other uploads go on meanwhile). */
+async function writeDurable(path: string, data: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, data, { mode: 0o644 });
+  const fh = await open(tmp, 'r');
+  try { await fh.sync(); } finally { await fh.close(); }
+  await rename(tmp, path);
 }
 
 function inside(child: string, parent: string): boolean {

@@ -76,6 +76,9 @@ export interface ClientOptions {
   signal?: AbortSignal;
 }
 
+/** Device tokens by server and key id (see `ServerClient.bearer`). */
+const sharedTokens = new Map<string, { value: string; expiresAt: number }>();
+
 export class ServerClient {
   readonly server: string;
   readonly key: KeyPair;
@@ -89,6 +92,13 @@ export class ServerClient {
     this.stallMs = opts.stallMs ?? 20000;
   }
 
+  /** Forgets the token (the server no longer accepts it); the next request signs a new challenge. */
+  private dropToken(): void {
+    const cacheKey = `${this.server}\0${this.key.keyid}`;
+    if (sharedTokens.get(cacheKey) === this.token) sharedTokens.delete(cacheKey);
+    this.token = null;
+  }
+
   uploadUrl(id: string): string {
     return `${this.server}${TUS_PATH}/${id}`;
   }
@@ -98,7 +108,7 @@ export class ServerClient {
     if (auth) headers.Authorization = `Bearer ${await this.bearer(signal)}`;
     const res = await request({ method, url: `${this.server}${API_PREFIX}${path}`, headers, body: Buffer.from(JSON.stringify(body ?? {})), stallMs: this.stallMs, signal });
     if (res.status === 401 && auth && !retried) {
-      this.token = null;
+      this.dropToken();
       const j = jsonOf<ApiErrorBody>(res);
       if (j?.error?.code === 'TOKEN_EXPIRED') return this.json<T>(method, path, body, auth, what, signal, true);
     }
@@ -116,8 +126,14 @@ export class ServerClient {
     return { server: this.server, machineId: data.machineId, lab: data.lab, keyid: data.keyid, serverKeyId: data.server.keyid, serverKeyPem: data.server.publicKeyPem, enrolledAt: Date.now() };
   }
 
-  /** A device bearer token, from a signed challenge; cached until a minute before it expires. */
+  /**
+   * A device bearer token, from a signed challenge; cached until a minute before it expires, and shared by every
+   * client of this process for the same server and key (the live uploader and the end-of-exam upload use one).
+   */
   async bearer(signal?: AbortSignal): Promise<string> {
+    const cacheKey = `${this.server}\0${this.key.keyid}`;
+    const shared = sharedTokens.get(cacheKey);
+    if (!this.token && shared && shared.expiresAt - 60_000 > Date.now()) this.token = shared;
     if (this.token && this.token.expiresAt - 60_000 > Date.now()) return this.token.value;
     this.tokenPending ??= (async () => {
       try {
@@ -126,6 +142,7 @@ export class ServerClient {
         const envelope = signEnvelope(AUTH_PAYLOAD_TYPE, Buffer.from(JSON.stringify(st)), this.key);
         const { data } = await this.json<{ token: string; expiresAt: number }>('POST', '/auth/token', { envelope }, false, 'authentication refused', signal);
         this.token = { value: data.token, expiresAt: data.expiresAt };
+        sharedTokens.set(cacheKey, this.token);
         return data.token;
       } finally {
         this.tokenPending = null;
@@ -138,7 +155,7 @@ export class ServerClient {
     const h = { ...headers, 'Tus-Resumable': '1.0.0', Authorization: `Bearer ${await this.bearer(signal)}` };
     const res = await request({ method, url, headers: h, body, stallMs: this.stallMs, signal, onSent });
     if (res.status === 401) {
-      this.token = null;
+      this.dropToken();
       const h2 = { ...h, Authorization: `Bearer ${await this.bearer(signal)}` };
       return request({ method, url, headers: h2, body, stallMs: this.stallMs, signal, onSent });
     }
