@@ -14,7 +14,7 @@
  * (124: timed out, 127: not found). Arguments and environment values with a newline go the direct way.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { readFile, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,7 +62,8 @@ export class SpawnHelper {
     if (this.running) return true;
     if (this.failures >= 3 || !SpawnHelper.supported()) return false;
     try {
-      this.dir ??= mkdtempSync(join(tmpdir(), 'kuzet-run-'));
+      if (!this.dir) removeStaleDirs();
+      this.dir ??= mkdtempSync(join(tmpdir(), `kuzet-run-${process.pid}-`));
     } catch (e) {
       this.lastError = `cannot create a temporary folder: ${(e as Error).message}`;
       this.failures = 3;
@@ -160,6 +161,19 @@ export class SpawnHelper {
     if (status === 124 || status === 137) return j.resolve({ ok: false, code: null, stdout: out.text, stderr: err.text, error: `${j.cmd} timed out after ${j.timeoutMs} ms` });
     j.resolve({ ok: false, code: status, stdout: out.text, stderr: err.text, error: `${line} failed: ${(err.text || `exit code ${status}`).trim().split('\n')[0]}` });
   }
+}
+
+/** Folders left by helpers of processes that were killed (the exit hook did not run). */
+function removeStaleDirs(): void {
+  try {
+    for (const d of readdirSync(tmpdir())) {
+      const m = /^kuzet-run-(\d+)-/.exec(d);
+      if (!m || Number(m[1]) === process.pid) continue;
+      let alive = true;
+      try { process.kill(Number(m[1]), 0); } catch (e) { alive = (e as NodeJS.ErrnoException).code === 'EPERM'; }
+      if (!alive) rmSync(join(tmpdir(), d), { recursive: true, force: true });
+    }
+  } catch { /* best effort */ }
 }
 
 function fail(j: Job, error: string): RunResult {
