@@ -42,6 +42,22 @@ describe('episode rules', () => {
     expect(run(new EpisodeRules(), 5, [[20, turned(20)]])).toEqual([]);
   });
 
+  it('judges pitch against the student\'s own baseline: a camera below the screen does not hide looking down', () => {
+    // The camera sits low: looking at the screen reads pitch −15°, looking down at notes reads +12° (27° more).
+    const atScreen = () => ({ camera: 'face' as const, faces: [{ score: 0.9, yaw: 3, pitch: -15 }] });
+    const atNotes = () => ({ camera: 'face' as const, faces: [{ score: 0.9, yaw: 3, pitch: 12 }] });
+    const ev = run(new EpisodeRules(), 5, [[10, atScreen], [8, atNotes], [5, atScreen]]);
+    expect(ev.filter((e) => e.kind === 'start')).toEqual([expect.objectContaining({ type: 'head.away', detail: expect.objectContaining({ direction: 'down', baseline: { yaw: 3, pitch: -15 } }) })]);
+    // Without the baseline the same session shows nothing: +12° is under the 25° threshold.
+    expect(run(new EpisodeRules({ baselineFrames: 0 }), 5, [[10, atScreen], [8, atNotes], [5, atScreen]])).toEqual([]);
+  });
+
+  it('the baseline is clamped: a student who looks down from the very start is still caught', () => {
+    const down = () => ({ camera: 'face' as const, faces: [{ score: 0.9, yaw: 0, pitch: 40 }] });
+    const ev = run(new EpisodeRules(), 5, [[12, down]]);
+    expect(ev[0]).toMatchObject({ type: 'head.away', detail: { direction: 'down' } });
+  });
+
   it('repeated short glances make a head.away.repeated episode', () => {
     const segs: [number, (t: number) => Omit<FrameResult, 't'>][] = [];
     for (let i = 0; i < 5; i++) segs.push([4, frontal], [2, turned(60)]);

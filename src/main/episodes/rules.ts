@@ -43,6 +43,14 @@ export interface RulesConfig {
   extraPersonSeconds: number;
   /** An episode ends after its condition has been false this long (hysteresis against flicker). */
   endGraceSeconds: number;
+  /**
+   * The student's own "looking at the screen" pose: the median yaw/pitch of the first this-many analysed frames
+   * that look at the screen by the absolute thresholds (0 = off). A camera mounted above or below the screen shifts
+   * every pitch; angles are judged relative to this baseline, clamped to ±`baselineMaxDeg` so that no posture can
+   * move the effective threshold far.
+   */
+  baselineFrames: number;
+  baselineMaxDeg: number;
 }
 
 export const DEFAULT_RULES: RulesConfig = {
@@ -58,6 +66,8 @@ export const DEFAULT_RULES: RulesConfig = {
   phoneVotes: { k: 3, n: 6 },
   extraPersonSeconds: 3,
   endGraceSeconds: 1.5,
+  baselineFrames: 25,
+  baselineMaxDeg: 15,
 };
 
 export interface EpisodeStart { kind: 'start'; id: string; type: EpisodeType; camera: Camera; start: number; score: number; detail: Record<string, unknown> }
@@ -144,6 +154,25 @@ export class EpisodeRules {
   private readonly glances: number[] = [];
   private lastAway = false;
   private repeatedOpenUntil = -Infinity;
+  private readonly calib: { yaw: number; pitch: number }[] = [];
+  private baseline = { yaw: 0, pitch: 0 };
+
+  /** The pose baseline in use (0/0 until calibrated). */
+  get poseBaseline(): { yaw: number; pitch: number; frames: number } {
+    return { ...this.baseline, frames: this.calib.length };
+  }
+
+  private calibrate(yaw: number, pitch: number): void {
+    const c = this.cfg;
+    // Only frames that already look at the screen by the absolute thresholds calibrate.
+    if (this.calib.length >= c.baselineFrames || Math.abs(yaw) > c.headAwayYawDeg || Math.abs(pitch) > c.headDownPitchDeg) return;
+    this.calib.push({ yaw, pitch });
+    if (this.calib.length === c.baselineFrames) {
+      const med = (xs: number[]) => { const v = xs.slice().sort((a, b) => a - b); return v[v.length >> 1]!; };
+      const clamp = (v: number) => Math.max(-c.baselineMaxDeg, Math.min(c.baselineMaxDeg, v));
+      this.baseline = { yaw: clamp(med(this.calib.map((x) => x.yaw))), pitch: clamp(med(this.calib.map((x) => x.pitch))) };
+    }
+  }
 
   constructor(cfg: Partial<RulesConfig> = {}, private readonly idPrefix = 'ep') {
     this.cfg = { ...DEFAULT_RULES, ...cfg, phoneVotes: { ...DEFAULT_RULES.phoneVotes, ...(cfg.phoneVotes ?? {}) } };
@@ -173,12 +202,17 @@ export class EpisodeRules {
         out.push(...this.tracker('face.multiple', 'face', c.multiFaceSeconds).update(f.t, faces.length > 1, faces.length, { faces: faces.length }));
         // Head pose of the main (largest-score) face.
         const main = faces.slice().sort((a, b) => b.score - a.score)[0];
-        const yaw = main?.yaw ?? 0;
-        const pitch = main?.pitch ?? 0;
+        if (main && main.yaw !== undefined && main.pitch !== undefined) this.calibrate(main.yaw, main.pitch);
+        // Angles relative to the student's own baseline (camera above/below or beside the screen).
+        const yaw = (main?.yaw ?? 0) - this.baseline.yaw;
+        const pitch = (main?.pitch ?? 0) - this.baseline.pitch;
         const away = !!main && (Math.abs(yaw) > c.headAwayYawDeg || pitch > c.headDownPitchDeg);
         const severity = main ? Math.max(Math.abs(yaw) / c.headAwayYawDeg, pitch / c.headDownPitchDeg) : 0;
         const dir = !main ? null : pitch > c.headDownPitchDeg && Math.abs(yaw) <= c.headAwayYawDeg ? 'down' : yaw > 0 ? 'right' : 'left';
-        out.push(...this.tracker('head.away', 'face', c.headAwaySeconds).update(f.t, away, severity, { yaw: round1(yaw), pitch: round1(pitch), direction: dir }));
+        out.push(...this.tracker('head.away', 'face', c.headAwaySeconds).update(f.t, away, severity, {
+          yaw: round1(main?.yaw ?? 0), pitch: round1(main?.pitch ?? 0), direction: dir,
+          baseline: { yaw: round1(this.baseline.yaw), pitch: round1(this.baseline.pitch) },
+        }));
         // Repeated short glances: count away-onsets within the window.
         if (away && !this.lastAway) this.glances.push(f.t);
         this.lastAway = away;
