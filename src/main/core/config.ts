@@ -159,6 +159,12 @@ export const ServerConfigSchema = z.object({
       accessKeyId: z.string().optional(),
       secretAccessKey: z.string().optional(),
       partSize: z.number().int().min(5 * 1024 ** 2).default(8 * 1024 ** 2),
+      /**
+       * The AWS SDK's own CRC checksums on requests: only where the API requires them (default; many S3-compatible
+       * servers do not understand the chunked checksum trailers, and Kuzet checks every upload's SHA-256 itself) or
+       * wherever supported (AWS S3).
+       */
+      checksums: z.enum(['when_required', 'when_supported']).default('when_required'),
     }),
   ]).default({ kind: 'file' }),
 });

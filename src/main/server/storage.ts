@@ -411,6 +411,8 @@ export class S3EvidenceStore implements EvidenceStore {
       partSize: cfg.partSize,
       s3ClientConfig: {
         bucket: cfg.bucket, region: cfg.region, forcePathStyle: cfg.forcePathStyle,
+        requestChecksumCalculation: cfg.checksums === 'when_supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED',
+        responseChecksumValidation: cfg.checksums === 'when_supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED',
         ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
         ...(credentials ? { credentials } : {}),
       },
