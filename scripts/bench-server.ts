@@ -231,6 +231,27 @@ async function main(): Promise<void> {
     const delivered = receipts.reduce((a, r) => a + r.payload.totalBytes, 0);
     const uploadRate = delivered / allS;
 
+    if (process.env.BENCH_SPLIT) {
+      // Diagnosis: a few more devices one after another, with CPU split by phase (BENCH_SPLIT=<n>).
+      const n = Number(process.env.BENCH_SPLIT);
+      const acc = { liveCli: 0, liveSrv: 0, endCli: 0, endSrv: 0, bytes: 0 };
+      for (let i = 0; i < n; i++) {
+        const d = await makeDevice(join(root, `split${i}`), SEGMENTS);
+        await enrol(data, srv.url, d);
+        let c = { cli: cpuSeconds('self'), srv: cpuSeconds(srv.pid) };
+        await liveUpload(srv.url, d, d.segs);
+        let c2 = { cli: cpuSeconds('self'), srv: cpuSeconds(srv.pid) };
+        acc.liveCli += c2.cli - c.cli; acc.liveSrv += c2.srv - c.srv;
+        c = c2;
+        const r = await uploadBundle(d.dir, srv.url, { home: d.home, upload: { keepDaysAfterReceipt: -1, concurrency: 1 } });
+        c2 = { cli: cpuSeconds('self'), srv: cpuSeconds(srv.pid) };
+        acc.endCli += c2.cli - c.cli; acc.endSrv += c2.srv - c.srv;
+        acc.bytes += r.payload.totalBytes;
+      }
+      const ms = (x: number) => ((x * 1000) / n).toFixed(1);
+      console.log(`split     per device (${SEGMENTS * STREAMS.length} segments, ${mb(acc.bytes / n)} MB): live upload CPU device ${ms(acc.liveCli)} ms + server ${ms(acc.liveSrv)} ms; end of exam device ${ms(acc.endCli)} ms + server ${ms(acc.endSrv)} ms`);
+    }
+
     // --- exam end → receipt for a 30-minute session ---------------------------------------------------------------
     const perStream = Math.round((EXAM_MINUTES * 60) / SEG_SECONDS);
     const exam = await makeDevice(join(root, 'exam30'), perStream);

@@ -739,6 +739,7 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
         for (const s of sockets) s.destroy();
       });
       await Promise.allSettled([...finalizing.values(), ...completing.values()]);
+      disk.close();
       db.close();
     },
   };

@@ -5,10 +5,11 @@
  * that need their writes durable join the next flush, so many completions share one.
  *
  * Where `sync -f` is unavailable (not Linux, no coreutils) `flush()` resolves false and callers fsync their files
- * one by one, as before.
+ * one by one, as before. The flushes run in one long-lived `sh` (so the server does not fork itself per flush).
  */
-import { execFile } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { statSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
 
 export class DiskFlusher {
   /** One folder per filesystem that holds server data (the data dir, the upload store). */
@@ -49,7 +50,7 @@ export class DiskFlusher {
   }
 
   private start(): Promise<boolean> {
-    const p = Promise.all(this.dirs.map((d) => syncFs(d))).then((oks) => {
+    const p = Promise.all(this.dirs.map((d) => this.syncFs(d))).then((oks) => {
       const ok = oks.every(Boolean);
       if (!ok && this.available === null) this.available = false;
       else if (ok) this.available = true;
@@ -58,10 +59,68 @@ export class DiskFlusher {
     this.running = p;
     return p;
   }
-}
 
-function syncFs(dir: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    execFile('sync', ['-f', dir], { timeout: 120_000 }, (err) => resolve(!err));
-  });
+  // --- the helper: a long-lived shell that runs `sync -f` for each folder it reads on stdin -----------------------
+  // (Spawning `sync` straight from the server would fork a process of a few hundred MB for every flush.)
+  private helper: ChildProcessByStdio<Writable, Readable, null> | null = null;
+  private waiting: ((ok: boolean) => void)[] = [];
+  private out = '';
+
+  private syncFs(dir: string): Promise<boolean> {
+    if (dir.includes('\n')) return Promise.resolve(false);
+    const h = this.helperProcess();
+    if (!h) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      this.waiting.push(resolve);
+      this.hold(h, true); // a flush in progress keeps the process alive; an idle helper does not
+      h.stdin.write(`${dir}\n`);
+    });
+  }
+
+  private helperProcess(): ChildProcessByStdio<Writable, Readable, null> | null {
+    if (this.helper) return this.helper;
+    let h: ChildProcessByStdio<Writable, Readable, null>;
+    try {
+      h = spawn('sh', ['-c', 'while IFS= read -r d; do if sync -f "$d" 2>/dev/null; then echo ok; else echo fail; fi; done'], { stdio: ['pipe', 'pipe', 'ignore'] });
+    } catch {
+      return null;
+    }
+    h.stdout.setEncoding('utf8');
+    h.stdout.on('data', (chunk: string) => {
+      this.out += chunk;
+      let i: number;
+      while ((i = this.out.indexOf('\n')) >= 0) {
+        const line = this.out.slice(0, i);
+        this.out = this.out.slice(i + 1);
+        this.waiting.shift()?.(line === 'ok');
+      }
+      if (this.waiting.length === 0) this.hold(h, false);
+    });
+    const gone = () => {
+      if (this.helper !== h) return;
+      this.helper = null;
+      this.out = '';
+      for (const w of this.waiting.splice(0)) w(false);
+    };
+    h.on('error', gone);
+    h.on('exit', gone);
+    h.stdin.on('error', gone);
+    this.hold(h, false);
+    this.helper = h;
+    return h;
+  }
+
+  private hold(h: ChildProcessByStdio<Writable, Readable, null>, on: boolean): void {
+    const m = on ? 'ref' : 'unref';
+    h[m]();
+    for (const s of [h.stdin, h.stdout] as unknown as { ref?: () => void; unref?: () => void }[]) s[m]?.();
+  }
+
+  /** Ends the helper (the server is closing). */
+  close(): void {
+    const h = this.helper;
+    this.helper = null;
+    for (const w of this.waiting.splice(0)) w(false);
+    if (h) { h.stdin.end(); h.kill(); }
+  }
 }
