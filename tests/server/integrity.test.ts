@@ -44,7 +44,7 @@ describe('stored bytes that change on the server after they arrived', () => {
     const { id, segment } = await sendAll(dev);
     const stored = srv.store.localPath(uploadIdFor(id, segment.path, segment.sha256))!;
     const bytes = readFileSync(stored);
-    bytes[100] ^= 0xff;
+    bytes[100] = bytes[100]! ^ 0xff;
     writeFileSync(stored, bytes);
     const r = await dev.client.complete(id);
     expect(r.status).toBe('quarantined');
