@@ -278,7 +278,7 @@ async function main(): Promise<void> {
     console.log(`ratio     upload / plain HTTP PUT    ${(uploadRate / (segBytes / ceiling.s)).toFixed(2)}`);
     console.log(`ratio     upload / fs.copyFile       ${(uploadRate / kernelCopyRate).toFixed(2)}`);
     console.log(`server    peak RSS (VmHWM)           ${mb(hwm)} MB   (sampled max ${mb(peak)} MB; goal ≤ 300 MB)`);
-    console.log(`exam end → receipt, ${EXAM_MINUTES}-min session   ${endToReceiptS.toFixed(2)} s   (${exam.segs.length} segments, ${mb(examBytes)} MB, tail ${exam.segs.length - live.length} segments + log + manifest; server re-verifies every byte)`);
+    console.log(`exam end → receipt, ${EXAM_MINUTES}-min session   ${endToReceiptS.toFixed(2)} s   (${exam.segs.length} segments, ${mb(examBytes)} MB, tail ${exam.segs.length - live.length} segments + log + manifest; the server checks the signature, the log chain and every file against its arrival hash and size)`);
     console.log(`receipt   ${r30.payload.files.length} files, manifest ${r30.payload.manifestSha256.slice(0, 16)}…`);
     const how = srv.logLines.find((l) => l.includes(`session ${exam.id}: verified`));
     if (how) console.log(`server    ${how.replace(/^\[[^\]]*\] /, '')}`);

@@ -162,7 +162,8 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
         return { state: 'mismatch', actual: h.sha256, keptAs };
       }
       db.markStored(uploadId, nowMs());
-      if (!disk.isAvailable) store.syncSoon(uploadId);
+      if (disk.isAvailable) disk.flushSoon();
+      else store.syncSoon(uploadId);
       return { state: 'stored', sha256: h.sha256 };
     })().finally(() => finalizing.delete(uploadId));
     finalizing.set(uploadId, p);

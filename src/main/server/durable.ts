@@ -26,6 +26,18 @@ export class DiskFlusher {
     this.dirs = [...byDevice.values()];
   }
 
+  private soon: NodeJS.Timeout | null = null;
+
+  /**
+   * Asks for a background flush within `delayMs` (many calls, one flush): stored uploads reach the disk while the
+   * exam goes on, so the flush before a receipt has little left to write.
+   */
+  flushSoon(delayMs = 2000): void {
+    if (this.soon || !this.enabled || this.available === false) return;
+    this.soon = setTimeout(() => { this.soon = null; void this.flush(); }, delayMs);
+    this.soon.unref();
+  }
+
   /** True once a whole-filesystem flush has worked here (before the first one: unknown, so false). */
   get isAvailable(): boolean {
     return this.available === true;
@@ -118,6 +130,7 @@ export class DiskFlusher {
 
   /** Ends the helper (the server is closing). */
   close(): void {
+    if (this.soon) { clearTimeout(this.soon); this.soon = null; }
     const h = this.helper;
     this.helper = null;
     for (const w of this.waiting.splice(0)) w(false);
