@@ -5,15 +5,19 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
-import type { EvidenceServer } from '../../src/main/server/app.js';
+import { join } from 'node:path';
+import { startServer, type EvidenceServer } from '../../src/main/server/app.js';
+import { DiskFlusher } from '../../src/main/server/durable.js';
+import { checkReceipt } from '../../src/main/server/protocol.js';
+import { bundleFiles as filesOf, uploadBundle } from '../../src/main/upload/bundle.js';
+import { loadEnrolment } from '../../src/main/upload/client.js';
 import { uploadIdFor } from '../../src/main/server/protocol.js';
-import { bundleFiles } from '../../src/main/upload/bundle.js';
 import { cleanup, enrolledDevice, makeBundle, server, tempDir, type Device } from './helpers.js';
 
 /** Sends every file of a sealed bundle (no completion yet); returns the session id and one segment's path. */
 async function sendAll(dev: Device, segBytes = 30_000): Promise<{ id: string; segment: { path: string; sha256: string } }> {
   const b = await makeBundle(dev.home.bundles, dev.key, { sources: ['face'], segments: 2, segBytes });
-  const { files } = await bundleFiles(b.dir);
+  const { files } = await filesOf(b.dir);
   for (const f of files) {
     const c = await dev.client.create(b.id, f.path, f.sha256, f.size, undefined, { file: `${b.dir}/${f.path}`, end: f.size });
     expect(c.storedSha256, f.path).toBe(f.sha256);
@@ -68,5 +72,36 @@ describe('stored bytes that change on the server after they arrived', () => {
     const { id } = await sendAll(dev);
     const r = await dev.client.complete(id);
     expect(r.status).toBe('verified');
+  });
+
+  it('per-file flushing (where a whole-filesystem flush is unavailable) receipts a bundle the same way', async () => {
+    const data = tempDir('integrity-perfile');
+    const root = tempDir('integrity-perfile-dev');
+    dirs.push(data, root);
+    const srv = await startServer({ dataDir: data, port: 0, host: '127.0.0.1', config: {}, diskFlush: 'per-file' });
+    servers.push(srv);
+    const dev = await enrolledDevice(srv, root);
+    const b = await makeBundle(dev.home.bundles, dev.key, { segments: 2, segBytes: 40_000 });
+    const r = await uploadBundle(b.dir, srv.url, { home: dev.home, upload: { keepDaysAfterReceipt: -1 } });
+    expect(checkReceipt(r.receipt, loadEnrolment(dev.home).serverKeyPem, { sessionId: b.id }).ok).toBe(true);
+    const { files } = await filesOf(b.dir);
+    for (const f of files) expect(readFileSync(join(data, 'bundles', b.id, f.path)).equals(readFileSync(join(b.dir, f.path))), f.path).toBe(true);
+  });
+});
+
+describe('group commit of disk flushes', () => {
+  it('many completions waiting at once share one or two whole-filesystem flushes', async () => {
+    const d = tempDir('flusher');
+    try {
+      const f = new DiskFlusher([d], true);
+      expect(await f.flush()).toBe(process.platform === 'linux');
+      if (process.platform !== 'linux') return;
+      const before = f.flushes;
+      const oks = await Promise.all(Array.from({ length: 40 }, () => f.flush()));
+      expect(oks.every(Boolean)).toBe(true);
+      expect(f.flushes - before).toBeLessThanOrEqual(2);
+      f.close();
+      expect(await new DiskFlusher([d], false).flush()).toBe(false); // disabled: callers fsync their own files
+    } finally { cleanup(d); }
   });
 });

@@ -38,6 +38,11 @@ export interface StartServerOptions {
   host?: string;
   /** Diagnostic lines (one request outcome, a verdict …). */
   onLog?: (line: string) => void;
+  /**
+   * How stored bytes are made durable before a receipt: `group` (default on Linux: one syncfs shared by every
+   * completion waiting for it) or `per-file` (fsync each file, and the receipt and verdict, one by one).
+   */
+  diskFlush?: 'group' | 'per-file';
 }
 
 export interface EvidenceServer {
@@ -91,7 +96,7 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
   if (config.store.kind === 's3') await loadS3Support();
   const store = openStore(opts.dataDir, config.store, db);
   // Group commit of disk flushes (one syncfs for every receipt waiting on it); probed once at start.
-  const disk = new DiskFlusher([opts.dataDir, ...store.flushDirs]);
+  const disk = new DiskFlusher([opts.dataDir, ...store.flushDirs], opts.diskFlush === 'per-file' ? false : undefined);
   void disk.flush();
   const log = opts.onLog ?? (() => undefined);
   const nowMs = () => Date.now();

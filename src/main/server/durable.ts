@@ -27,6 +27,8 @@ export class DiskFlusher {
   }
 
   private soon: NodeJS.Timeout | null = null;
+  /** Whole-filesystem flushes run so far (diagnostics, tests). */
+  flushes = 0;
 
   /**
    * Asks for a background flush within `delayMs` (many calls, one flush): stored uploads reach the disk while the
@@ -62,6 +64,7 @@ export class DiskFlusher {
   }
 
   private start(): Promise<boolean> {
+    this.flushes++;
     const p = Promise.all(this.dirs.map((d) => this.syncFs(d))).then((oks) => {
       const ok = oks.every(Boolean);
       if (!ok && this.available === null) this.available = false;
