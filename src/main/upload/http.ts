@@ -99,10 +99,21 @@ export function request(r: HttpRequest): Promise<HttpResponse> {
     if (bodyLen <= SMALL_BODY) {
       // A segment-sized body: one read into memory and one socket write, instead of a stream of partial reads.
       void readRange(range.file, range.start, bodyLen).then((buf) => {
-        if (settled) return;
-        bump();
-        req.end(buf);
-        r.onSent?.(bodyLen);
+        // Written in slices, each when the socket has taken the previous one, so a slow link still shows progress
+        // to the stall timer and the progress callback.
+        let off = 0;
+        const more = () => {
+          while (!settled && off < buf.length) {
+            const end = Math.min(buf.length, off + BODY_SLICE);
+            const ok = req.write(buf.subarray(off, end));
+            off = end;
+            bump();
+            r.onSent?.(off);
+            if (!ok) { req.once('drain', more); return; }
+          }
+          if (!settled) req.end();
+        };
+        more();
       }, (e: Error) => finish(new NetworkError('other', `cannot read ${range.file}: ${e.message}`)));
       return;
     }
@@ -120,6 +131,7 @@ export function request(r: HttpRequest): Promise<HttpResponse> {
 
 /** Bodies up to this size are read into memory and written at once; larger ones are streamed from disk. */
 const SMALL_BODY = 1 << 20;
+const BODY_SLICE = 256 * 1024;
 
 async function readRange(file: string, start: number, length: number): Promise<Buffer> {
   const fh = await open(file, 'r');
