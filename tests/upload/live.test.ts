@@ -62,14 +62,18 @@ describe('live upload during the exam', () => {
     await session.start();
     const sid = session.ctx.id;
     // While the exam runs, the server receives the closed segments.
-    const deadline = Date.now() + 20_000;
-    while (srv.db.filesOf(sid).filter((f) => f.state === 'stored').length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    const duringExam = srv.db.filesOf(sid).filter((f) => f.state === 'stored').length;
-    expect(duringExam).toBeGreaterThanOrEqual(5);
-    expect(srv.db.session(sid)?.status).toBe('receiving');
     const svc = session.ctx.services.upload as LiveUploadService;
-    expect(svc.progress().filesDone).toBeGreaterThanOrEqual(5);
+    const stored = () => srv.db.filesOf(sid).filter((f) => f.state === 'stored').length;
+    // Wait for both sides: the server has stored them, and the client has read the server's acknowledgements.
+    const deadline = Date.now() + 20_000;
+    while ((stored() < 5 || svc.progress().filesDone < 5) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const duringExam = stored();
+    const ackedDuring = svc.progress().filesDone;
+    const statusDuring = srv.db.session(sid)?.status;
     const res = await session.finish();
+    expect(duringExam).toBeGreaterThanOrEqual(5);
+    expect(statusDuring).toBe('receiving');
+    expect(ackedDuring).toBeGreaterThanOrEqual(5);
 
     // At the end, the uploader has only the files the live step had not delivered: the tail.
     let tail = -1;
