@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from 'vitest';
 /** Test fixtures for the evidence server and the uploader: temp homes, synthetic sealed bundles, enrolled devices. */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -87,4 +88,23 @@ export async function enrolledDevice(srv: EvidenceServer, root: string, opts: { 
 
 export async function server(dataDir: string, config: Record<string, unknown> = {}, port = 0): Promise<EvidenceServer> {
   return startServer({ dataDir, port, host: '127.0.0.1', config });
+}
+
+/**
+ * For a describe block: starts an evidence server on loopback with one enrolled device before its tests and stops
+ * it after them. Read `t.srv`, `t.dev`, `t.data` inside the tests.
+ */
+export function serverWithDevice(config: Record<string, unknown> = {}): { data: string; root: string; srv: EvidenceServer; dev: Device } {
+  const t = { data: '', root: '', srv: undefined as unknown as EvidenceServer, dev: undefined as unknown as Device };
+  beforeAll(async () => {
+    t.data = tempDir('srv');
+    t.root = tempDir('home');
+    t.srv = await server(t.data, config);
+    t.dev = await enrolledDevice(t.srv, t.root);
+  });
+  afterAll(async () => {
+    await t.srv?.close();
+    cleanup(t.data, t.root);
+  });
+  return t;
 }

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -8,12 +8,11 @@ import type { SessionContext } from '../../src/main/core/context.js';
 import { readLogRecords } from '../../src/main/core/eventlog.js';
 import type { Step } from '../../src/main/core/session.js';
 import { ExamSession } from '../../src/main/session/exam-session.js';
-import type { EvidenceServer } from '../../src/main/server/app.js';
 import { uploadBundle } from '../../src/main/upload/bundle.js';
 import { liveUploadStep, type LiveUploadService } from '../../src/main/upload/live.js';
 import { ServerClient } from '../../src/main/upload/client.js';
 import { UploadQueue } from '../../src/main/upload/spool.js';
-import { cleanup, enrolledDevice, openSession, server, tempDir, type Device } from '../server/helpers.js';
+import { cleanup, enrolledDevice, serverWithDevice, openSession, server, tempDir } from '../server/helpers.js';
 import { FaultProxy } from './faultproxy.js';
 
 /** Stands in for the recorder: closes a segment every `everyMs` and announces it as segment.closed. */
@@ -38,38 +37,25 @@ function syntheticSegments(everyMs: number, bytes: number): Step<SessionContext>
 }
 
 describe('live upload during the exam', () => {
-  let data: string;
-  let root: string;
-  let srv: EvidenceServer;
-  let dev: Device;
-  beforeAll(async () => {
-    data = tempDir('srv');
-    root = tempDir('home');
-    srv = await server(data);
-    dev = await enrolledDevice(srv, root);
-  });
-  afterAll(async () => {
-    await srv.close();
-    cleanup(data, root);
-  });
+  const t = serverWithDevice();
 
   it('uploads each segment as it closes; at the end only the tail and the manifest remain', async () => {
-    const machine = parseMachineConfig({ upload: { server: srv.url, keepDaysAfterReceipt: -1, retryMinMs: 50 } });
+    const machine = parseMachineConfig({ upload: { server: t.srv.url, keepDaysAfterReceipt: -1, retryMinMs: 50 } });
     const session = await ExamSession.open({
-      machine, exam: parseExamConfig({}), studentId: 'stu-042', home: dev.home, key: dev.key,
+      machine, exam: parseExamConfig({}), studentId: 'stu-042', home: t.dev.home, key: t.dev.key,
       steps: [syntheticSegments(80, 40_000), liveUploadStep()],
     });
     await session.start();
     const sid = session.ctx.id;
     // While the exam runs, the server receives the closed segments.
     const svc = session.ctx.services.upload as LiveUploadService;
-    const stored = () => srv.db.filesOf(sid).filter((f) => f.state === 'stored').length;
+    const stored = () => t.srv.db.filesOf(sid).filter((f) => f.state === 'stored').length;
     // Wait for both sides: the server has stored them, and the client has read the server's acknowledgements.
     const deadline = Date.now() + 20_000;
     while ((stored() < 5 || svc.progress().filesDone < 5) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     const duringExam = stored();
     const ackedDuring = svc.progress().filesDone;
-    const statusDuring = srv.db.session(sid)?.status;
+    const statusDuring = t.srv.db.session(sid)?.status;
     const res = await session.finish();
     expect(duringExam).toBeGreaterThanOrEqual(5);
     expect(statusDuring).toBe('receiving');
@@ -77,7 +63,7 @@ describe('live upload during the exam', () => {
 
     // At the end, the uploader has only the files the live step had not delivered: the tail.
     let tail = -1;
-    const r = await uploadBundle(res.bundleDir, srv.url, { home: dev.home, upload: machine.upload, onProgress: (p) => { if (tail < 0) tail = p.filesTotal - p.filesDone; } });
+    const r = await uploadBundle(res.bundleDir, t.srv.url, { home: t.dev.home, upload: machine.upload, onProgress: (p) => { if (tail < 0) tail = p.filesTotal - p.filesDone; } });
     expect(r.payload.files.length).toBeGreaterThan(duringExam);
     // The log records what the server acknowledged during the exam.
     const acked = readLogRecords(join(res.bundleDir, 'events.ndjson')).filter((x) => x.type === 'upload.acked');
@@ -86,13 +72,13 @@ describe('live upload during the exam', () => {
     expect(acked.length).toBeLessThanOrEqual(segments);
     expect(tail).toBeGreaterThan(0);
     expect(tail).toBeLessThanOrEqual(r.payload.files.length - duringExam);
-    expect(srv.db.session(sid)?.status).toBe('verified');
-    for (const f of r.payload.files) expect(readFileSync(join(data, 'bundles', sid, f.path)).equals(readFileSync(join(res.bundleDir, f.path)))).toBe(true);
+    expect(t.srv.db.session(sid)?.status).toBe('verified');
+    for (const f of r.payload.files) expect(readFileSync(join(t.data, 'bundles', sid, f.path)).equals(readFileSync(join(res.bundleDir, f.path)))).toBe(true);
   });
 
   it('without a configured server the step logs why and the exam goes on', async () => {
     const session = await ExamSession.open({
-      machine: parseMachineConfig({}), exam: parseExamConfig({}), studentId: 'stu-043', home: dev.home, key: dev.key,
+      machine: parseMachineConfig({}), exam: parseExamConfig({}), studentId: 'stu-043', home: t.dev.home, key: t.dev.key,
       steps: [liveUploadStep()],
     });
     await session.start();
