@@ -5,7 +5,7 @@
  * burst, and kiosk events after the seal go to the sidecar the next session adopts into its chain.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sha256Hex } from '../../src/main/core/canonical.js';
@@ -24,13 +24,21 @@ const ok = (r: BridgeResult<unknown>): KioskState => {
 };
 
 /** Another program puts text on the clipboard (xclip stays its owner in the background). */
-function copyOutside(text: string, env: NodeJS.ProcessEnv): Promise<void> {
-  return new Promise((resolve, reject) => {
+async function copyOutside(text: string, env: NodeJS.ProcessEnv): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
     const c = spawn('xclip', ['-selection', 'clipboard', '-i'], { env, stdio: ['pipe', 'ignore', 'ignore'], detached: true });
     c.on('error', reject);
     c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`xclip exited ${code}`))));
     c.stdin!.end(text);
   });
+  // xclip's parent exits before its background child owns the selection: wait until the clipboard serves the text.
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    const r = spawnSync('xclip', ['-selection', 'clipboard', '-o'], { env, encoding: 'utf8', timeout: 1000 });
+    if (r.stdout === text) return;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  throw new Error(`the clipboard never served "${text}"`);
 }
 
 describe.skipIf(missing.length > 0)(`kiosk monitors on a real X display${missing.length ? ` — skipped: ${missing.join(', ')} not installed` : ''}`, () => {

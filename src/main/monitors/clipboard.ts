@@ -132,6 +132,9 @@ export class X11ClipboardSource implements ClipboardSource {
   readText(): Promise<string> {
     return this.serial(async () => {
       const c = await this.connection();
+      // A round trip first: a SelectionClear the server sent before it (another program took the clipboard) is
+      // then already handled, so `owning` is current.
+      await c.sync();
       if (this.owning) return '';
       for (const target of [this.a.utf8, this.a.string]) {
         const got = this.next((ev) => (ev[0]! & 0x7f) === SELECTION_NOTIFY && ev.readUInt32LE(8) === this.win);
