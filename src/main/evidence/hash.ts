@@ -1,18 +1,7 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 
-/** Streams a file through SHA-256 (constant memory, whatever the size). */
-export async function hashFile(path: string): Promise<{ sha256: string; size: number }> {
-  const h = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
-    h.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { sha256: h.digest('hex'), size };
-}
+export { hashFile } from '../core/hash.js';
 
 /** All regular files below `root`, as sorted bundle-relative POSIX paths. Symlinks are reported, not followed. */
 export async function listFiles(root: string): Promise<{ files: string[]; links: string[] }> {

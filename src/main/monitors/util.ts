@@ -1,6 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { createHash } from 'node:crypto';
 import { findOnPath } from '../core/ffmpeg.js';
 import { spawnHelper } from './helper.js';
 
@@ -155,9 +154,7 @@ export class Poller {
   }
 }
 
-export function sha256(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
-}
+export { sha256Hex as sha256 } from '../core/canonical.js';
 
 export function preview(text: string, chars: number): string {
   if (chars <= 0) return '';

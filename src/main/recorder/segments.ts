@@ -2,14 +2,13 @@
  * Segment bookkeeping shared by the live recorder and crash recovery: the CSV list ffmpeg writes, hashing a
  * closed segment, ffprobe durations, and closing segments that a crash left without a `segment.closed` event.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { SOURCE_IDS, type SourceId } from '../core/config.js';
 import { readLogRecords, type EventLog } from '../core/eventlog.js';
 import { resolveFfprobe } from '../core/ffmpeg.js';
-import { fsError } from '../core/errors.js';
+import { hashFile } from '../core/hash.js';
 
 /** The data of a `segment.closed` event (the contract with the evidence bundle). */
 export interface SegmentClosed {
@@ -50,21 +49,7 @@ export function parseListLine(line: string): ListEntry | null {
   return { name, index: Number(m[1]), start, end };
 }
 
-export async function hashFile(path: string): Promise<{ sha256: string; size: number }> {
-  const h = createHash('sha256');
-  let size = 0;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const s = createReadStream(path);
-      s.on('data', (c) => { h.update(c as Buffer); size += (c as Buffer).length; });
-      s.on('error', reject);
-      s.on('end', resolve);
-    });
-  } catch (e) {
-    throw fsError(e, 'read the segment', path);
-  }
-  return { sha256: h.digest('hex'), size };
-}
+export { hashFile };
 
 /** Duration in seconds as ffprobe reads it, or null (no ffprobe, unreadable or empty file). Never throws. */
 export async function probeDuration(file: string): Promise<number | null> {

@@ -1,13 +1,13 @@
-import { randomBytes, scrypt, timingSafeEqual, createHash } from 'node:crypto';
+import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { sha256Hex } from '../core/canonical.js';
 
 /** A random bearer/enrolment secret with a readable prefix (kze_ enrolment, kzd_ device, kza_ account). */
 export function newSecret(prefix: 'kze' | 'kzd' | 'kza'): string {
   return `${prefix}_${randomBytes(24).toString('base64url')}`;
 }
 
-export function secretHash(secret: string): string {
-  return createHash('sha256').update(secret, 'utf8').digest('hex');
-}
+/** Secrets (tokens) are stored only as their SHA-256. */
+export const secretHash = (secret: string): string => sha256Hex(secret);
 
 const N = 16384;
 const R = 8;

@@ -7,6 +7,7 @@
  * - `s3`: @tus/s3-store in an S3-compatible bucket; verification downloads the bundle to a temporary folder.
  */
 import { createHash, type Hash } from 'node:crypto';
+import { hashFile, hashStream } from '../core/hash.js';
 import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writev } from 'node:fs';
 import { copyFile, link, mkdir, open, rename, unlink, writeFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -103,16 +104,6 @@ export class ReceiveHasher {
 export function openStore(dataDir: string, cfg: ServerConfig['store'], db: ServerDb): EvidenceStore {
   if (cfg.kind === 's3') return new S3EvidenceStore(dataDir, cfg);
   return new FileEvidenceStore(dataDir, db);
-}
-
-async function hashStream(s: Readable): Promise<{ sha256: string; size: number }> {
-  const h = createHash('sha256');
-  let size = 0;
-  for await (const chunk of s) {
-    h.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { sha256: h.digest('hex'), size };
 }
 
 /**
@@ -306,7 +297,7 @@ export class FileEvidenceStore implements EvidenceStore {
   }
 
   hash(id: string): Promise<{ sha256: string; size: number }> {
-    return hashStream(createReadStream(this.localPath(id), { highWaterMark: 1 << 20 }));
+    return hashFile(this.localPath(id));
   }
 
   /** Uploads flushed to disk since this process started (or being flushed now). */

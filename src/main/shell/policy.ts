@@ -3,8 +3,8 @@
  * URL allowlist, keyboard shortcut policy, proctor exit-code check with lock-out, focus-loss accounting.
  * The Electron shell (window.ts) only wires these to Electron events.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { canonicalize } from '../core/canonical.js';
+import { timingSafeEqual } from 'node:crypto';
+import { canonicalize, sha256Hex } from '../core/canonical.js';
 import type { ExamConfig } from '../core/config.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -144,9 +144,7 @@ export function shortcutDecision(i: KeyInput): ShortcutDecision {
 // ---------------------------------------------------------------------------------------------------------------
 // Proctor exit code
 
-export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
-}
+export { sha256Hex };
 
 /** Compares `code` (trimmed) with the configured sha256 hex in constant time. An empty hash disables exit codes. */
 export function exitCodeMatches(code: string, sha256: string): boolean {
