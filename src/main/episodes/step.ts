@@ -35,6 +35,8 @@ export function detectionStep(opts: { modelsDir?: string } = {}): Step<SessionCo
   let episodes = 0;
   let rules: EpisodeRules | null = null;
   let statsTimer: NodeJS.Timeout | null = null;
+  /** Which branches have usable models (set at start). */
+  const features = { faces: false, objects: false };
 
   function onEpisode(ctx: SessionContext, e: EpisodeEvent): void {
     if (e.kind === 'start') {
@@ -97,8 +99,6 @@ export function detectionStep(opts: { modelsDir?: string } = {}): Step<SessionCo
     }
     await it.return?.();
   }
-
-  const features = { faces: false, objects: false };
 
   return {
     name: 'detection',

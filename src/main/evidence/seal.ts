@@ -114,7 +114,7 @@ export async function sealSession(opts: SealOptions): Promise<SealResult> {
     .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 
   const streams: Record<string, StreamSummary> = {};
-  for (const s of segmentEvents(readLogRecords(join(dir, LOG_FILE)))) {
+  for (const s of segs) {
     const st = (streams[s.source] ??= { segments: 0, durationSec: 0, bytes: 0 });
     st.segments++;
     st.bytes += s.size;

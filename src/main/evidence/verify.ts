@@ -1,6 +1,7 @@
 import { existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
+import { sha256Hex } from '../core/canonical.js';
 import { verifyLogText, type LogRecord } from '../core/eventlog.js';
 import { keyIdOf, publicKeyFromPem, verifyEnvelope } from '../core/keys.js';
 import { BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, LOG_FILE, MANIFEST_FILE, MANIFEST_PAYLOAD_TYPE, PUBLIC_KEY_FILE, SEGMENT_FILE, SELF_FILES, SIGNATURE_FILE, isSafeBundlePath, type Manifest } from './format.js';
@@ -110,7 +111,6 @@ export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promi
     return report;
   }
   const signedBytes = sig.payload;
-  const { sha256Hex } = await import('../core/canonical.js');
   report.manifestSha256 = sha256Hex(signedBytes);
 
   let manifest: Manifest;

@@ -57,7 +57,7 @@ export class ExamSession extends EventEmitter<ExamSessionEvents> {
   readonly ctx: SessionContext;
   private readonly seq: StepSequence<SessionContext>;
   private readonly key: KeyPair;
-  private readonly abortController = new AbortController();
+  private readonly abortController: AbortController;
   private phaseValue: SessionPhase = 'opened';
 
   private constructor(ctx: SessionContext, steps: Step<SessionContext>[], key: KeyPair, abort: AbortController) {
