@@ -13,6 +13,8 @@ const CAMERAS: Camera[] = ['face', 'room'];
 
 export interface DetectionService {
   stats(): { frames: Record<string, number>; episodes: number; pool: ReturnType<DetectorPool['stats']> | null };
+  /** The newest face-camera analysis that looked for faces: its time (s since session start) and face count. */
+  latestFaces(): { t: number; faces: number } | null;
 }
 
 /**
@@ -33,6 +35,7 @@ export function detectionStep(opts: { modelsDir?: string } = {}): Step<SessionCo
   const lastFrame = new Map<string, Frame>();
   const counts: Record<string, number> = {};
   let episodes = 0;
+  let latestFaces: { t: number; faces: number } | null = null;
   let rules: EpisodeRules | null = null;
   let statsTimer: NodeJS.Timeout | null = null;
   /** Which branches have usable models (set at start). */
@@ -70,6 +73,7 @@ export function detectionStep(opts: { modelsDir?: string } = {}): Step<SessionCo
       ...(w.objects ? { objects: r.objects } : {}),
     };
     files.get(r.source)?.write(JSON.stringify(rec) + '\n');
+    if (w.faces && r.source === 'face') latestFaces = { t: r.pts, faces: r.faces.filter((f) => f.score >= ctx.machine.detection.thresholds.faceScore).length };
     for (const e of rules!.push({ camera: r.source as Camera, t: r.pts, faces: w.faces ? r.faces : undefined, objects: w.objects ? r.objects : undefined })) onEpisode(ctx, e);
   }
 
@@ -155,7 +159,7 @@ export function detectionStep(opts: { modelsDir?: string } = {}): Step<SessionCo
       for (const c of cams) loops.push(consume(ctx, c).catch((e: Error) => { ctx.log.append('detect.loop_failed', { camera: c, error: e.message }); }));
       statsTimer = setInterval(() => ctx.log.append('detect.stats', { frames: { ...counts }, pool: pool?.stats() }), 60_000);
       statsTimer.unref();
-      const service: DetectionService = { stats: () => ({ frames: { ...counts }, episodes, pool: pool?.stats() ?? null }) };
+      const service: DetectionService = { stats: () => ({ frames: { ...counts }, episodes, pool: pool?.stats() ?? null }), latestFaces: () => latestFaces };
       ctx.services.detection = service;
     },
     async stop(ctx) {

@@ -83,6 +83,9 @@ export function preflightLine(it: PreflightItem): PreflightLine {
   };
 }
 
+/** The pre-check's own face counter (BlazeFace only), made once, when no detection step answers. */
+let faceCounter: Promise<import('../detect/detector.js').Detector> | null = null;
+
 export function realPorts(): KioskPorts {
   return {
     async openSession(o) {
@@ -107,8 +110,8 @@ export function realPorts(): KioskPorts {
     },
     async countFaces(rgb, width, height) {
       try {
-        const { analyzeFrame } = await import('../detect/detector.js');
-        const a = await analyzeFrame(rgb, width, height, { faces: true, objects: false, pose: false, irisMinFacePx: 0 });
+        faceCounter ??= import('../detect/detector.js').then(({ Detector }) => Detector.create({ load: ['blazeface-back-256'] }));
+        const a = await (await faceCounter).analyze({ data: rgb, width, height }, { faces: true, objects: false, pose: false, irisMinFacePx: 0 });
         return { faces: a.faces.length };
       } catch (e) {
         return { faces: null, reason: (e as Error).message };

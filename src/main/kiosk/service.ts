@@ -23,6 +23,7 @@ import { ExitCodeGuard, sebConfigKey } from '../shell/policy.js';
 import type { MonitorSet, MonitorsOptions, PasteDecision } from '../monitors/index.js';
 import type { LiveUploadService } from '../upload/live.js';
 import { sha256Hex } from '../core/canonical.js';
+import type { DetectionService } from '../episodes/step.js';
 import { lumaStats, pngDataUrl } from './png.js';
 import { realPorts, type KioskPorts, type PreflightLine, type SessionLike, type UploadProgress } from './ports.js';
 
@@ -300,7 +301,10 @@ export class KioskService extends EventEmitter<KioskEvents> {
       if (src === 'room') {
         set(item('room.desk', covered ? 'fail' : 'ok', true, covered ? `picture is dark or flat (brightness ${mean.toFixed(0)}, contrast ${std.toFixed(0)})` : undefined));
       } else {
-        const r = covered ? { faces: 0 } : await this.ports.countFaces(f.data, f.width, f.height);
+        // The session's detection step already analyses this camera: use its newest answer when it is recent,
+        // and only otherwise run a face count here.
+        const seen = (session.ctx.services.detection as DetectionService | undefined)?.latestFaces();
+        const r = covered ? { faces: 0 } : seen && seen.t >= f.pts - 2 ? { faces: seen.faces } : await this.ports.countFaces(f.data, f.width, f.height);
         if (r.faces === null) set({ ...item('face.visible', 'unavailable', false, `face detector unavailable: ${r.reason}`), fixKey: 'checks.items.face_visible.unavailable' });
         else if (r.faces === 1) set(item('face.visible', 'ok', false));
         else set(item('face.visible', 'warn', false, r.faces === 0 ? (covered ? 'picture is dark or flat' : 'no face found') : `${r.faces} faces found`));
