@@ -88,6 +88,12 @@ function cpuSeconds(pid: number | 'self'): number {
   return (Number(parts[11]) + Number(parts[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
+/** Kernel-side CPU seconds (stime) of a process so far. */
+function sysSeconds(pid: number | 'self'): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(f.slice(f.lastIndexOf(')') + 2).split(' ')[12]) / 100;
+}
+
 function peakRss(pid: number): { hwm: number; rss: number } {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? 0) * 1024;
@@ -214,6 +220,7 @@ async function main(): Promise<void> {
     t = performance.now();
     if (process.env.BENCH_DEBUG) console.log(`upload phase start hrtime_us ${process.hrtime.bigint() / 1000n}`);
     const cpu0 = { srv: cpuSeconds(srv.pid), cli: cpuSeconds('self') };
+    const sys0 = { srv: sysSeconds(srv.pid), cli: sysSeconds('self') };
     const receipts = await Promise.all(devs.map(async (d) => {
       const a = performance.now();
       await liveUpload(srv.url, d, d.segs);
@@ -226,6 +233,7 @@ async function main(): Promise<void> {
     const streamCopyRate = segBytes / streamCopyS;
     if (process.env.BENCH_DEBUG) console.log(`upload phase end hrtime_us ${process.hrtime.bigint() / 1000n}`);
     const cpuUsed = { srv: cpuSeconds(srv.pid) - cpu0.srv, cli: cpuSeconds('self') - cpu0.cli };
+    const sysUsed = { srv: sysSeconds(srv.pid) - sys0.srv, cli: sysSeconds('self') - sys0.cli };
     clearInterval(sampler);
     const hwm = peakRss(srv.pid).hwm;
     const delivered = receipts.reduce((a, r) => a + r.payload.totalBytes, 0);
@@ -273,7 +281,7 @@ async function main(): Promise<void> {
     console.log(`baseline  fs.copyFile (kernel)       ${mb(kernelCopyRate)} MB/s   (${kernelCopyS.toFixed(2)} s)`);
     console.log(`reference plain HTTP PUT, ${DEVICES} at once   ${mb(segBytes / ceiling.s)} MB/s   (minimal Node server writing the bytes to disk: no tus, auth, hashing or index; ${perMb(ceiling.cpu, segBytes)} ms CPU a MB) = ${(segBytes / ceiling.s / streamCopyRate).toFixed(2)} of the copy`);
     console.log(`upload    ${DEVICES} devices at once       ${mb(uploadRate)} MB/s   (${allS.toFixed(2)} s for ${mb(delivered)} MB, ${receipts.length} receipts)`);
-    console.log(`cpu       server ${cpuUsed.srv.toFixed(2)} s + devices (this process) ${cpuUsed.cli.toFixed(2)} s during the ${allS.toFixed(2)} s upload = ${perMb(cpuUsed.srv + cpuUsed.cli, delivered)} ms CPU a MB (server ${perMb(cpuUsed.srv, delivered)}), ${((cpuUsed.srv + cpuUsed.cli) / allS).toFixed(2)} cores busy`);
+    console.log(`cpu       server ${cpuUsed.srv.toFixed(2)} s + devices (this process) ${cpuUsed.cli.toFixed(2)} s during the ${allS.toFixed(2)} s upload = ${perMb(cpuUsed.srv + cpuUsed.cli, delivered)} ms CPU a MB (server ${perMb(cpuUsed.srv, delivered)}), ${((cpuUsed.srv + cpuUsed.cli) / allS).toFixed(2)} cores busy; in the kernel: server ${sysUsed.srv.toFixed(2)} s, devices ${sysUsed.cli.toFixed(2)} s`);
     console.log(`ratio     upload / stream copy       ${(uploadRate / streamCopyRate).toFixed(2)}   (goal ≥ 0.80)`);
     console.log(`ratio     upload / plain HTTP PUT    ${(uploadRate / (segBytes / ceiling.s)).toFixed(2)}`);
     console.log(`ratio     upload / fs.copyFile       ${(uploadRate / kernelCopyRate).toFixed(2)}`);

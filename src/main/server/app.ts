@@ -10,7 +10,6 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { Server as TusServer } from '@tus/server';
 import type { Upload } from '@tus/utils';
 import { canonicalize, sha256Hex } from '../core/canonical.js';
 import { parseServerConfig, type ServerConfig } from '../core/config.js';
@@ -29,6 +28,7 @@ import {
 import { DUMMY_PASSWORD_HASH, hashPassword, newSecret, secretHash, verifyPassword } from './secrets.js';
 import { loadS3Support, openStore, removeDirQuietly, type EvidenceStore } from './storage.js';
 import { DiskFlusher } from './durable.js';
+import { TusProtocol } from './tus.js';
 
 export interface StartServerOptions {
   dataDir: string;
@@ -176,87 +176,73 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
   }
 
   // --- tus -----------------------------------------------------------------------------------------------------
-  const nodeReq = (r: unknown): IncomingMessage => (r as { runtime?: { node?: { req?: IncomingMessage } } }).runtime?.node?.req as IncomingMessage;
-
-  const tus = new TusServer({
+  const tus = new TusProtocol({
     path: TUS_PATH,
-    datastore: store.datastore,
-    respectForwardedHeaders: false,
-    relativeLocation: false,
-    disableTerminationForFinishedUploads: true,
+    store: store.datastore,
     maxSize: config.limits.maxFileBytes,
-    generateUrl: (_req, o) => `${config.publicUrl ? config.publicUrl.replace(/\/$/, '') : `${o.proto}://${o.host}`}${o.path}/${o.id}`,
-    namingFunction: (req, metadata) => {
-      const m = metadata ?? {};
-      const session = m.session ?? undefined;
-      const path = m.path ?? undefined;
-      const sha = m.sha256 ?? undefined;
-      if (!isSafeSessionId(session)) throw new ApiError(400, 'BAD_SESSION_ID', `Upload-Metadata "session" ${JSON.stringify(session ?? null)} is not a valid session id.`).tus();
-      const bad = checkBundlePath(path);
-      if (bad) throw new ApiError(400, 'BAD_PATH', `Rejected upload for session ${session}: ${bad}.`).tus();
-      if (!isSha256Hex(sha)) throw new ApiError(400, 'BAD_SHA256', `Upload-Metadata "sha256" for ${path} must be 64 lowercase hex digits.`).tus();
-      if (req.headers.get('upload-defer-length') !== null) throw new ApiError(400, 'LENGTH_REQUIRED', 'Declare Upload-Length when creating an evidence upload.').tus();
-      const len = Number(req.headers.get('upload-length'));
-      if (Number.isFinite(len) && len > config.limits.maxFileBytes) {
-        throw new ApiError(413, 'FILE_TOO_LARGE', `${path} is ${len} bytes; this server accepts at most ${config.limits.maxFileBytes} bytes a file (limits.maxFileBytes).`).tus();
-      }
-      return uploadIdFor(session, path!, sha);
-    },
-    onUploadCreate: async (req, upload: Upload) => {
-      const device = deviceOfReq.get(nodeReq(req));
-      if (!device) throw new ApiError(401, 'AUTH_REQUIRED', 'Device token missing.').tus();
-      const meta = upload.metadata ?? {};
-      const sid = meta.session!;
-      const path = meta.path!;
-      const sha = meta.sha256!;
-      const size = upload.size ?? 0;
-      const sess = db.session(sid);
-      if (sess && sess.device_keyid !== device.keyid) {
-        throw new ApiError(403, 'SESSION_OWNED', `Session ${sid} was uploaded by another device (${sess.machine_id}); a device can only upload its own sessions.`).tus();
-      }
-      const existing = db.file(upload.id);
-      if (existing) {
-        if (existing.state === 'stored') throw new ApiError(409, 'ALREADY_STORED', `${path} of session ${sid} is already stored (same content); nothing to upload.`, { uploadId: upload.id, state: 'stored' }).tus();
-        if (await store.exists(upload.id)) {
-          throw new ApiError(409, 'UPLOAD_EXISTS', `${path} of session ${sid} is already being uploaded; resume it.`, { uploadId: upload.id, state: 'receiving', offset: await store.size(upload.id) }).tus();
+    publicUrl: config.publicUrl,
+    storeTakesRawRequest: store.kind === 'file',
+    hooks: {
+      name: (_req, m, length) => {
+        const session = m.session ?? undefined;
+        const path = m.path ?? undefined;
+        const sha = m.sha256 ?? undefined;
+        if (!isSafeSessionId(session)) throw new ApiError(400, 'BAD_SESSION_ID', `Upload-Metadata "session" ${JSON.stringify(session ?? null)} is not a valid session id.`);
+        const bad = checkBundlePath(path);
+        if (bad) throw new ApiError(400, 'BAD_PATH', `Rejected upload for session ${session}: ${bad}.`);
+        if (!isSha256Hex(sha)) throw new ApiError(400, 'BAD_SHA256', `Upload-Metadata "sha256" for ${path} must be 64 lowercase hex digits.`);
+        if (length > config.limits.maxFileBytes) {
+          throw new ApiError(413, 'FILE_TOO_LARGE', `${path} is ${length} bytes; this server accepts at most ${config.limits.maxFileBytes} bytes a file (limits.maxFileBytes).`);
         }
-        db.dropFile(upload.id); // the index row outlived a failed create: start over
-      }
-      if (sess?.status === 'verified') {
-        throw new ApiError(409, 'SESSION_VERIFIED', `Session ${sid} is already verified and receipted; its evidence cannot change (${path} with different content refused).`).tus();
-      }
-      const used = db.sessionBytes(sid);
-      if (used.count >= config.limits.maxFilesPerSession) {
-        throw new ApiError(413, 'TOO_MANY_FILES', `Session ${sid} already has ${used.count} files; the limit is ${config.limits.maxFilesPerSession} (limits.maxFilesPerSession).`).tus();
-      }
-      if (used.bytes + size > config.limits.maxSessionBytes) {
-        throw new ApiError(413, 'SESSION_TOO_LARGE', `Session ${sid} would hold ${used.bytes + size} bytes; the limit is ${config.limits.maxSessionBytes} (limits.maxSessionBytes).`).tus();
-      }
-      try {
-        db.tx(() => {
-          if (!sess) db.createSession(sid, device.keyid, device.machine_id, device.lab, nowMs());
-          db.addFile({ upload_id: upload.id, session_id: sid, path, sha256: sha, size, state: 'receiving', created_at: nowMs(), stored_at: null });
-        });
-      } catch {
-        throw new ApiError(409, 'UPLOAD_EXISTS', `${path} of session ${sid} is already being uploaded; resume it.`, { uploadId: upload.id, state: 'receiving' }).tus();
-      }
-      return {};
-    },
-    onUploadFinish: async (_req, upload: Upload) => {
-      const r = await finalize(upload.id);
-      if (r.state === 'stored') return { headers: { 'Kuzet-Stored-Sha256': r.sha256 } };
-      if (r.state === 'mismatch') {
-        throw new ApiError(460, 'CHECKSUM_MISMATCH', `The received bytes hash to ${r.actual.slice(0, 16)}…, not the declared sha256; they are kept aside and the file must be uploaded again.`).tus();
-      }
-      throw new ApiError(500, 'FINALIZE_FAILED', `Upload ${upload.id} could not be finalised (${r.state}).`).tus();
-    },
-    onResponseError: (_req, err) => {
-      if (err instanceof ApiError) return err.tus();
-      if (err && typeof err === 'object' && 'status_code' in err && 'body' in err && typeof err.body === 'string' && !err.body.startsWith('{')) {
-        const code = err.status_code === 413 ? 'FILE_TOO_LARGE' : err.status_code === 409 ? 'OFFSET_CONFLICT' : err.status_code === 404 ? 'UPLOAD_NOT_FOUND' : 'TUS_ERROR';
-        return { status_code: err.status_code, body: JSON.stringify({ error: { code, message: err.body.trim() } }) };
-      }
-      return undefined;
+        return uploadIdFor(session, path!, sha);
+      },
+      beforeCreate: async (req, upload: Upload) => {
+        const device = deviceOfReq.get(req);
+        if (!device) throw new ApiError(401, 'AUTH_REQUIRED', 'Device token missing.');
+        const meta = upload.metadata ?? {};
+        const sid = meta.session!;
+        const path = meta.path!;
+        const sha = meta.sha256!;
+        const size = upload.size ?? 0;
+        const sess = db.session(sid);
+        if (sess && sess.device_keyid !== device.keyid) {
+          throw new ApiError(403, 'SESSION_OWNED', `Session ${sid} was uploaded by another device (${sess.machine_id}); a device can only upload its own sessions.`);
+        }
+        const existing = db.file(upload.id);
+        if (existing) {
+          if (existing.state === 'stored') throw new ApiError(409, 'ALREADY_STORED', `${path} of session ${sid} is already stored (same content); nothing to upload.`, { uploadId: upload.id, state: 'stored' });
+          if (await store.exists(upload.id)) {
+            throw new ApiError(409, 'UPLOAD_EXISTS', `${path} of session ${sid} is already being uploaded; resume it.`, { uploadId: upload.id, state: 'receiving', offset: await store.size(upload.id) });
+          }
+          db.dropFile(upload.id); // the index row outlived a failed create: start over
+        }
+        if (sess?.status === 'verified') {
+          throw new ApiError(409, 'SESSION_VERIFIED', `Session ${sid} is already verified and receipted; its evidence cannot change (${path} with different content refused).`);
+        }
+        const used = db.sessionBytes(sid);
+        if (used.count >= config.limits.maxFilesPerSession) {
+          throw new ApiError(413, 'TOO_MANY_FILES', `Session ${sid} already has ${used.count} files; the limit is ${config.limits.maxFilesPerSession} (limits.maxFilesPerSession).`);
+        }
+        if (used.bytes + size > config.limits.maxSessionBytes) {
+          throw new ApiError(413, 'SESSION_TOO_LARGE', `Session ${sid} would hold ${used.bytes + size} bytes; the limit is ${config.limits.maxSessionBytes} (limits.maxSessionBytes).`);
+        }
+        try {
+          db.tx(() => {
+            if (!sess) db.createSession(sid, device.keyid, device.machine_id, device.lab, nowMs());
+            db.addFile({ upload_id: upload.id, session_id: sid, path, sha256: sha, size, state: 'receiving', created_at: nowMs(), stored_at: null });
+          });
+        } catch {
+          throw new ApiError(409, 'UPLOAD_EXISTS', `${path} of session ${sid} is already being uploaded; resume it.`, { uploadId: upload.id, state: 'receiving' });
+        }
+      },
+      finished: async (_req, upload: Upload) => {
+        const r = await finalize(upload.id);
+        if (r.state === 'stored') return { 'Kuzet-Stored-Sha256': r.sha256 };
+        if (r.state === 'mismatch') {
+          throw new ApiError(460, 'CHECKSUM_MISMATCH', `The received bytes hash to ${r.actual.slice(0, 16)}…, not the declared sha256; they are kept aside and the file must be uploaded again.`);
+        }
+        throw new ApiError(500, 'FINALIZE_FAILED', `Upload ${upload.id} could not be finalised (${r.state}).`);
+      },
     },
   });
 
@@ -264,19 +250,18 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
     const method = req.method ?? 'GET';
     if (method === 'GET') throw new ApiError(405, 'EVIDENCE_READ_DENIED', 'Uploads cannot be read back through the upload endpoint; proctors use /api/v1/sessions/<id>/files/<path>.');
     if (method === 'DELETE') throw new ApiError(403, 'EVIDENCE_DELETE_DENIED', 'Evidence cannot be deleted through the upload endpoint.');
-    if (method !== 'OPTIONS') {
-      const device = authDevice(req);
-      deviceOfReq.set(req, device);
-      const id = url.pathname.slice(TUS_PATH.length + 1);
-      if (method !== 'POST' || id) {
-        const row = /^[0-9a-f]{40}$/.test(id) ? db.file(id) : undefined;
-        const sess = row ? db.session(row.session_id) : undefined;
-        if (!row || !sess || sess.device_keyid !== device.keyid) {
-          throw new ApiError(404, 'UPLOAD_NOT_FOUND', `No upload ${id.slice(0, 40)} for this device; create it again.`);
-        }
+    if (method === 'OPTIONS') { tus.options(res); return; }
+    const device = authDevice(req);
+    deviceOfReq.set(req, device);
+    const id = url.pathname.slice(TUS_PATH.length + 1);
+    if (method !== 'POST' || id) {
+      const row = /^[0-9a-f]{40}$/.test(id) ? db.file(id) : undefined;
+      const sess = row ? db.session(row.session_id) : undefined;
+      if (!row || !sess || sess.device_keyid !== device.keyid) {
+        throw new ApiError(404, 'UPLOAD_NOT_FOUND', `No upload ${id.slice(0, 40)} for this device; create it again.`);
       }
     }
-    await tus.handle(req, res);
+    await tus.handle(req, res, id);
   }
 
   // --- enrolment and device tokens -----------------------------------------------------------------------------

@@ -15,10 +15,6 @@ export class ApiError extends Error {
   body(): ApiErrorBody {
     return { error: { code: this.code, message: this.message, ...(this.details !== undefined ? { details: this.details } : {}) } };
   }
-  /** The shape @tus/server expects from a hook that rejects a request. */
-  tus(): { status_code: number; body: string } {
-    return { status_code: this.status, body: JSON.stringify(this.body()) };
-  }
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
