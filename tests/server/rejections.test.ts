@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ensureHome } from '../../src/main/core/home.js';
 import { generateKeyPair, saveKeyPair, loadKeyPair } from '../../src/main/core/keys.js';
 import { sha256Hex } from '../../src/main/core/canonical.js';
-import { revokeDevices, type EvidenceServer } from '../../src/main/server/app.js';
+import { openDataDir, revokeDevices, type EvidenceServer } from '../../src/main/server/app.js';
 import { uploadBundle } from '../../src/main/upload/bundle.js';
 import { ServerClient, ServerRefusal, saveEnrolment, loadEnrolment } from '../../src/main/upload/client.js';
 import { request } from '../../src/main/upload/http.js';
@@ -68,6 +68,27 @@ describe('the evidence server refuses bad input with a clear reason', () => {
     expect(u.code).toBe('UPLOAD_REJECTED');
     expect(u.message).toMatch(/revoked: stolen laptop/);
     expect(existsSync(b.dir)).toBe(true);
+  });
+
+  it('a revocation takes effect on the next request even after the server has accepted that token (also from `kuzet admin` on the same data dir)', async () => {
+    for (const via of ['server', 'admin connection'] as const) {
+      const r = tempDir('revoked2');
+      roots.push(r);
+      const machineId = `lab1-pc${via === 'server' ? 97 : 98}`;
+      const d = await enrolledDevice(srv, r, { machineId });
+      const ok = await makeBundle(d.home.bundles, d.key, { segments: 1 });
+      expect((await uploadBundle(ok.dir, srv.url, { home: d.home, upload: fast })).payload.sessionId).toBe(ok.id);
+      if (via === 'server') expect(revokeDevices(srv.db, machineId, 'reported lost')).toBe(1);
+      else {
+        const { db } = openDataDir(data); // what `kuzet admin revoke` does while the server runs
+        try { expect(revokeDevices(db, machineId, 'reported lost')).toBe(1); } finally { db.close(); }
+      }
+      const b = await makeBundle(d.home.bundles, d.key, { segments: 1 });
+      const u = await rejection(uploadBundle(b.dir, srv.url, { home: d.home, upload: fast }));
+      expect(u.code, via).toBe('UPLOAD_REJECTED');
+      expect(u.message, via).toMatch(/revoked: reported lost/);
+      expect(srv.db.session(b.id), via).toBeUndefined();
+    }
   });
 
   it('a bundle signed by another key is quarantined with "bad signature" and kept', async () => {

@@ -108,16 +108,45 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
   const completing = new Map<string, Promise<CompleteResult>>();
 
   // --- authentication ------------------------------------------------------------------------------------------
+  /**
+   * Device tokens already checked, by token hash: an upload request then costs no index lookups for its
+   * authentication. An entry is used only while the token is unexpired and nothing changed who may upload
+   * (`db.authGeneration()`: a revocation here or by `kuzet admin` on the same index empties it at once).
+   */
+  const deviceAuthCache = new Map<string, { device: DeviceRow; expiresAt: number }>();
+  let deviceAuthGen = db.authGeneration();
+
   function authDevice(req: IncomingMessage): DeviceRow {
     const tok = bearerOf(req);
     if (!tok) throw new ApiError(401, 'AUTH_REQUIRED', 'This request needs a device token: enrol the machine (`kuzet enroll`) and sign a challenge.');
-    const b = db.bearer(secretHash(tok));
+    const h = secretHash(tok);
+    const gen = db.authGeneration();
+    if (gen !== deviceAuthGen) { deviceAuthCache.clear(); deviceAuthGen = gen; }
+    const hit = deviceAuthCache.get(h);
+    if (hit && hit.expiresAt >= nowMs()) return hit.device;
+    deviceAuthCache.delete(h);
+    const b = db.bearer(h);
     if (!b || b.expires_at < nowMs()) throw new ApiError(401, 'TOKEN_EXPIRED', 'The device token is unknown or expired; sign a new challenge.');
     if (b.kind !== 'device') throw new ApiError(403, 'NOT_A_DEVICE', 'Only enrolled devices can upload evidence.');
     const d = db.device(b.subject);
     if (!d) throw new ApiError(401, 'DEVICE_UNENROLLED', `Device key ${b.subject.slice(0, 16)}… is not enrolled on this server.`);
     if (d.status === 'revoked') throw new ApiError(403, 'DEVICE_REVOKED', `Device key ${d.keyid.slice(0, 16)}… (machine ${d.machine_id}) was revoked${d.revoked_reason ? `: ${d.revoked_reason}` : ''}.`);
+    if (deviceAuthCache.size >= 20000) deviceAuthCache.delete(deviceAuthCache.keys().next().value!);
+    deviceAuthCache.set(h, { device: d, expiresAt: b.expires_at });
     return d;
+  }
+
+  /** Parsed device public keys (PEM parsing costs more than the signature check itself). */
+  const devicePublicKeys = new Map<string, ReturnType<typeof publicKeyFromPem>>();
+  function devicePublicKey(d: DeviceRow): ReturnType<typeof publicKeyFromPem> {
+    const k = `${d.keyid}\0${d.public_key_pem}`;
+    let pub = devicePublicKeys.get(k);
+    if (!pub) {
+      pub = publicKeyFromPem(d.public_key_pem);
+      if (devicePublicKeys.size >= 5000) devicePublicKeys.delete(devicePublicKeys.keys().next().value!);
+      devicePublicKeys.set(k, pub);
+    }
+    return pub;
   }
 
   function authAccount(req: IncomingMessage, roles: ('admin' | 'proctor')[] = ['admin', 'proctor']): AuthedAccount {
@@ -255,9 +284,8 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
     deviceOfReq.set(req, device);
     const id = url.pathname.slice(TUS_PATH.length + 1);
     if (method !== 'POST' || id) {
-      const row = /^[0-9a-f]{40}$/.test(id) ? db.file(id) : undefined;
-      const sess = row ? db.session(row.session_id) : undefined;
-      if (!row || !sess || sess.device_keyid !== device.keyid) {
+      const row = /^[0-9a-f]{40}$/.test(id) ? db.fileWithOwner(id) : undefined;
+      if (!row || row.device_keyid !== device.keyid) {
         throw new ApiError(404, 'UPLOAD_NOT_FOUND', `No upload ${id.slice(0, 40)} for this device; create it again.`);
       }
     }
@@ -313,7 +341,7 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
     const d = db.device(st.keyid);
     if (!d) throw new ApiError(401, 'DEVICE_UNENROLLED', `Device key ${st.keyid.slice(0, 16)}… is not enrolled on this server; run \`kuzet enroll --server <url> --token <t>\` with a token from the administrator.`);
     if (d.status === 'revoked') throw new ApiError(403, 'DEVICE_REVOKED', `Device key ${d.keyid.slice(0, 16)}… (machine ${d.machine_id}) was revoked${d.revoked_reason ? `: ${d.revoked_reason}` : ''}; it cannot upload.`);
-    const chk = verifyEnvelope(env, AUTH_PAYLOAD_TYPE, publicKeyFromPem(d.public_key_pem));
+    const chk = verifyEnvelope(env, AUTH_PAYLOAD_TYPE, devicePublicKey(d));
     if (!chk.ok) throw new ApiError(401, 'BAD_SIGNATURE', `The challenge is not signed by the enrolled key of ${d.machine_id}: ${chk.reason}`);
     const c = challenges.get(st.nonce);
     challenges.delete(st.nonce);
@@ -392,7 +420,7 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
       let env: unknown;
       try { env = JSON.parse((await readUpload(sigRow.upload_id)).toString('utf8')); } catch { reasons.push(`${SIGNATURE_FILE} is not valid JSON`); }
       if (env) {
-        const chk = verifyEnvelope(env, MANIFEST_PAYLOAD_TYPE, publicKeyFromPem(device.public_key_pem));
+        const chk = verifyEnvelope(env, MANIFEST_PAYLOAD_TYPE, devicePublicKey(device));
         if (!chk.ok) reasons.push(`bad signature: the manifest is not signed by the enrolled key of ${device.machine_id} (${chk.reason})`);
         else {
           manifestBytes = chk.payload;

@@ -190,8 +190,24 @@ export class ServerDb {
     if (this.db.open) this.db.close();
   }
 
+  private localChanges = 0;
+  /**
+   * Changes to who may upload (devices, device tokens) since this connection opened: this process's own changes
+   * plus any commit by another connection to the same index (`kuzet admin revoke` while the server runs), which
+   * SQLite reports through `PRAGMA data_version`. Callers that cache authentication compare it per request.
+   */
+  authGeneration(): string {
+    const v = (this.stmt('PRAGMA data_version').get() as { data_version: number }).data_version;
+    return `${v}.${this.localChanges}`;
+  }
+
   tx<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    try {
+      return this.db.transaction(fn)();
+    } catch (e) {
+      this.usage.clear(); // rolled back: cached counts may include rows that are not there
+      throw e;
+    }
   }
 
   /** Makes every commit so far durable (checkpoint the WAL into the database file and flush it). */
@@ -202,7 +218,7 @@ export class ServerDb {
   /** Runs `fn` in a transaction whose commit is flushed to disk (synchronous = FULL for this commit). */
   durably<T>(fn: () => T): T {
     this.db.pragma('synchronous = FULL');
-    try { return this.db.transaction(fn)(); } finally { this.db.pragma('synchronous = NORMAL'); }
+    try { return this.db.transaction(fn)(); } catch (e) { this.usage.clear(); throw e; } finally { this.db.pragma('synchronous = NORMAL'); }
   }
 
   // --- devices & enrolment -------------------------------------------------------------------------------------
@@ -231,10 +247,12 @@ export class ServerDb {
       ON CONFLICT (keyid) DO UPDATE SET machine_id = excluded.machine_id, lab = excluded.lab, hostname = excluded.hostname,
         status = excluded.status, enrolled_at = excluded.enrolled_at, enrol_token_id = excluded.enrol_token_id,
         revoked_at = excluded.revoked_at, revoked_reason = excluded.revoked_reason`).run(row);
+    this.localChanges++;
   }
   revokeDevice(keyid: string, at: number, reason: string): boolean {
     const n = this.stmt("UPDATE devices SET status = 'revoked', revoked_at = ?, revoked_reason = ? WHERE keyid = ? AND status = 'active'").run(at, reason, keyid).changes;
     this.stmt("DELETE FROM bearer_tokens WHERE kind = 'device' AND subject = ?").run(keyid);
+    this.localChanges++;
     return n === 1;
   }
   listDevices(): DeviceRow[] {
@@ -252,6 +270,7 @@ export class ServerDb {
   }
   dropBearer(tokenSha256: string): void {
     this.stmt('DELETE FROM bearer_tokens WHERE token_sha256 = ?').run(tokenSha256);
+    this.localChanges++;
   }
 
   // --- accounts ------------------------------------------------------------------------------------------------
@@ -292,22 +311,42 @@ export class ServerDb {
   file(uploadId: string): FileRow | undefined {
     return this.stmt('SELECT * FROM files WHERE upload_id = ?').get(uploadId) as FileRow | undefined;
   }
+  /** An upload's row with the key id of the device whose session it belongs to (one query for the upload path). */
+  fileWithOwner(uploadId: string): (FileRow & { device_keyid: string }) | undefined {
+    return this.stmt('SELECT f.*, s.device_keyid FROM files f JOIN sessions s ON s.id = f.session_id WHERE f.upload_id = ?').get(uploadId) as
+      (FileRow & { device_keyid: string }) | undefined;
+  }
   filesOf(sessionId: string): FileRow[] {
     return this.stmt('SELECT * FROM files WHERE session_id = ? ORDER BY path, created_at').all(sessionId) as FileRow[];
   }
+  /**
+   * Bytes and files a session holds (for the limits). Summed once per session, then kept up to date by this
+   * connection's addFile/dropFile (only the server process writes file rows), so a long exam's 900th upload does
+   * not sum 900 rows again.
+   */
   sessionBytes(sessionId: string): { bytes: number; count: number } {
-    const r = this.stmt('SELECT COALESCE(SUM(size), 0) AS bytes, COUNT(*) AS count FROM files WHERE session_id = ?').get(sessionId) as { bytes: number; count: number };
-    return r;
+    let u = this.usage.get(sessionId);
+    if (!u) {
+      u = this.stmt('SELECT COALESCE(SUM(size), 0) AS bytes, COUNT(*) AS count FROM files WHERE session_id = ?').get(sessionId) as { bytes: number; count: number };
+      if (this.usage.size >= 10000) this.usage.delete(this.usage.keys().next().value!);
+      this.usage.set(sessionId, u);
+    }
+    return { ...u };
   }
+  private readonly usage = new Map<string, { bytes: number; count: number }>();
   addFile(row: FileRow): void {
     this.stmt(`INSERT INTO files (upload_id, session_id, path, sha256, size, state, created_at, stored_at)
       VALUES (@upload_id, @session_id, @path, @sha256, @size, @state, @created_at, @stored_at)`).run(row);
+    const u = this.usage.get(row.session_id);
+    if (u) { u.bytes += row.size; u.count++; }
   }
   markStored(uploadId: string, at: number): void {
     this.stmt("UPDATE files SET state = 'stored', stored_at = ? WHERE upload_id = ?").run(at, uploadId);
   }
   dropFile(uploadId: string): void {
+    const r = this.stmt('SELECT session_id FROM files WHERE upload_id = ?').get(uploadId) as { session_id: string } | undefined;
     this.stmt('DELETE FROM files WHERE upload_id = ?').run(uploadId);
+    if (r) this.usage.delete(r.session_id);
   }
   addRejectedUpload(r: { upload_id: string; session_id: string; path: string; declared_sha256: string; actual_sha256: string; size: number; kept_as: string; at: number }): void {
     this.stmt(`INSERT INTO rejected_uploads (upload_id, session_id, path, declared_sha256, actual_sha256, size, kept_as, at)

@@ -177,9 +177,23 @@ export class LeanFileStore extends FileStore {
     return join(this.directory, id);
   }
 
+  /**
+   * The descriptor `create()` opened, kept for the `write()` of the same request (creation-with-upload: the body
+   * follows at once), which saves a second open of a file just made; closed on the next turn if no write takes it.
+   */
+  private readonly justCreated = new Map<string, number>();
+
   override async create(file: Upload): Promise<Upload> {
     const path = this.pathOf(file.id);
-    closeSync(openSync(path, 'w'));
+    const fd = openSync(path, 'w');
+    const prev = this.justCreated.get(file.id);
+    if (prev !== undefined) closeSync(prev);
+    this.justCreated.set(file.id, fd);
+    setImmediate(() => {
+      if (this.justCreated.get(file.id) !== fd) return;
+      this.justCreated.delete(file.id);
+      closeSync(fd);
+    });
     this.onCreate?.(file.id);
     await this.configstore.set(file.id, file);
     file.storage = { type: 'file', path };
@@ -206,7 +220,9 @@ export class LeanFileStore extends FileStore {
     const path = this.pathOf(id);
     const hash = this.hasher.begin(id, offset);
     let fd: number;
-    try { fd = openSync(path, 'r+'); } catch { throw ERRORS.FILE_WRITE_ERROR; }
+    const made = this.justCreated.get(id);
+    if (made !== undefined && offset === 0) { this.justCreated.delete(id); fd = made; }
+    else try { fd = openSync(path, 'r+'); } catch { throw ERRORS.FILE_WRITE_ERROR; }
     // The body arrives in socket-sized pieces (64 KiB); they are written in batches of up to WRITE_BATCH bytes (one
     // system call and one thread-pool round trip each, instead of one per piece).
     let pos = offset;
