@@ -1,7 +1,7 @@
 /**
  * The evidence-delivery wire protocol, version 1: what the client (src/main/upload) and the server
  * (src/main/server) agree on. Plain types and pure functions only (no server dependencies), so the client can
- * import it without pulling in SQLite or @tus/server. docs/server.md describes the same contract for people.
+ * import it without pulling in SQLite or the upload store. docs/server.md describes the same contract for people.
  */
 import { createHash } from 'node:crypto';
 import { canonicalize, sha256Hex } from '../core/canonical.js';
