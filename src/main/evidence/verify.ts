@@ -30,6 +30,8 @@ export interface VerifyReport {
   /** True when the signing key was checked against a key given by the caller, not only the one in the bundle. */
   keyPinned: boolean;
   checked: { files: number; bytes: number; events: number; segments: number };
+  /** The event log's records as read (empty when it is missing); callers that index events need not read it again. */
+  records: LogRecord[];
 }
 
 export interface VerifyOptions {
@@ -70,7 +72,7 @@ function shapeProblems(m: unknown): string[] {
 export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const problems: VerifyProblem[] = [];
   const warnings: string[] = [];
-  const report: VerifyReport = { ok: false, bundle: dir, problems, warnings, keyPinned: false, checked: { files: 0, bytes: 0, events: 0, segments: 0 } };
+  const report: VerifyReport = { ok: false, bundle: dir, problems, warnings, keyPinned: false, checked: { files: 0, bytes: 0, events: 0, segments: 0 }, records: [] };
   const add = (p: VerifyProblem) => problems.push(p);
 
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
@@ -161,6 +163,7 @@ export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promi
   else {
     const chk = verifyLogText(readFileSync(logPath, 'utf8'));
     records = chk.records;
+    report.records = records;
     report.checked.events = chk.count;
     for (const p of chk.problems) add({ kind: 'event', path: LOG_FILE, seq: p.seq, message: `event log line ${p.line}${p.seq !== undefined ? ` (seq ${p.seq})` : ''}: ${p.problem}` });
     if (chk.count !== manifest.log.count) add({ kind: 'event', path: LOG_FILE, message: `the log has ${chk.count} events, the manifest says ${manifest.log.count} (events were added or removed)` });

@@ -13,12 +13,11 @@ import { join } from 'node:path';
 import type { Upload } from '@tus/utils';
 import { canonicalize, sha256Hex } from '../core/canonical.js';
 import { parseServerConfig, type ServerConfig } from '../core/config.js';
-import { readLogRecords } from '../core/eventlog.js';
 import { KuzetError } from '../core/errors.js';
 import { loadOrCreateKeyPair, publicKeyFromPem, keyIdOf, signEnvelope, verifyEnvelope, type KeyPair } from '../core/keys.js';
 import { APP_VERSION } from '../core/version.js';
 import { verifyBundle } from '../evidence/verify.js';
-import { LOG_FILE, MANIFEST_FILE, MANIFEST_PAYLOAD_TYPE, PUBLIC_KEY_FILE, SIGNATURE_FILE, type Manifest } from '../evidence/format.js';
+import { MANIFEST_FILE, MANIFEST_PAYLOAD_TYPE, PUBLIC_KEY_FILE, SIGNATURE_FILE, type Manifest } from '../evidence/format.js';
 import { ServerDb, type DeviceRow, type FileRow, type SessionRow } from './db.js';
 import { ApiError, bearerOf, clientIp, contentTypeOf, parseRange, readJsonBody, sendJson } from './http.js';
 import {
@@ -437,11 +436,15 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
       const want: { path: string; sha256: string; size: number }[] = [...(Array.isArray(manifest.files) ? manifest.files : [])];
       want.push({ path: MANIFEST_FILE, sha256: sha256Hex(manifestBytes), size: manifestBytes.length });
       const missing: string[] = [];
+      const storedBy = new Map<string, FileRow>();
+      for (const r of stored) if (!storedBy.has(`${r.path}\0${r.sha256}`)) storedBy.set(`${r.path}\0${r.sha256}`, r);
+      const rowsByPath = new Map<string, FileRow[]>();
+      for (const r of rows) { const l = rowsByPath.get(r.path); if (l) l.push(r); else rowsByPath.set(r.path, [r]); }
       for (const f of want) {
         if (!f || typeof f.path !== 'string' || checkBundlePath(f.path)) { reasons.push(`the manifest lists an unsafe file name ${JSON.stringify(String(f?.path)).slice(0, 120)} (path traversal refused)`); continue; }
-        const hit = stored.find((r) => r.path === f.path && r.sha256 === f.sha256);
+        const hit = storedBy.get(`${f.path}\0${f.sha256}`);
         if (hit) { chosen.set(f.path, hit); continue; }
-        const other = rows.filter((r) => r.path === f.path);
+        const other = rowsByPath.get(f.path) ?? [];
         if (other.some((r) => r.state === 'receiving' && r.sha256 === f.sha256)) reasons.push(`${f.path}: its upload is not finished`);
         else if (other.length > 0) {
           reasons.push(`${f.path}: the server holds different content (sha256 ${other[0]!.sha256.slice(0, 16)}…) than the manifest lists (${String(f.sha256).slice(0, 16)}…)`);
@@ -482,9 +485,7 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
           if (!reasons.some((x) => pr.path && x.startsWith(`${pr.path}:`)) && !(pr.kind === 'file' && /is missing/.test(pr.message) && reasons.some((x) => x.includes('never received')))) reasons.push(msg);
         }
         warnings.push(...rep.warnings.filter((w) => !/taken from the bundle itself/.test(w)));
-        if (existsSync(join(viewDir, LOG_FILE))) {
-          try { records = readLogRecords(join(viewDir, LOG_FILE)).map((r) => ({ seq: r.seq, wall: r.wall, type: r.type, data: r.data })); } catch { /* reported by verifyBundle */ }
-        }
+        records = rep.records.map((r) => ({ seq: r.seq, wall: r.wall, type: r.type, data: r.data }));
       }
     } finally {
       if (tempDir) removeDirQuietly(tempDir);
