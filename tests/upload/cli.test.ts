@@ -1,12 +1,13 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureHome } from '../../src/main/core/home.js';
 import { loadKeyPair } from '../../src/main/core/keys.js';
 import { checkReceipt } from '../../src/main/server/protocol.js';
 import { loadEnrolment } from '../../src/main/upload/client.js';
+import { readSpool } from '../../src/main/upload/spool.js';
 import { cleanup, makeBundle, tempDir } from '../server/helpers.js';
 import { FaultProxy } from './faultproxy.js';
 
@@ -80,8 +81,7 @@ describe('CLI contract: serve, admin token, enroll, upload', () => {
     proxy.rates.bytesPerSecond = 1_500_000;
     const up = spawn(process.execPath, [BIN, 'upload', b.dir, '--server', via], { env: { ...process.env, ...env } });
     children.push(up);
-    const spool = join(h.spool, b.id);
-    const acked = () => existsSync(spool) && readdirSync(spool).some((f) => f.endsWith('.json') && JSON.parse(readFileSync(join(spool, f), 'utf8')).offset > 0);
+    const acked = () => readSpool(h, b.id).some((i) => i.offset > 0);
     const deadline = Date.now() + 60_000;
     while (!acked() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(acked()).toBe(true);

@@ -11,7 +11,7 @@ import { ExamSession } from '../../src/main/session/exam-session.js';
 import { uploadBundle } from '../../src/main/upload/bundle.js';
 import { liveUploadStep, type LiveUploadService } from '../../src/main/upload/live.js';
 import { ServerClient } from '../../src/main/upload/client.js';
-import { UploadQueue } from '../../src/main/upload/spool.js';
+import { UploadQueue, readSpool } from '../../src/main/upload/spool.js';
 import { cleanup, enrolledDevice, serverWithDevice, openSession, server, tempDir } from '../server/helpers.js';
 import { FaultProxy } from './faultproxy.js';
 
@@ -107,7 +107,7 @@ describe('the upload queue survives a crash and resumes from the last acknowledg
       const rec = q1.items(s.id)[0]!;
       expect(rec.state).toBe('pending');
       expect(rec.uploadUrl).toMatch(/\/files\/[0-9a-f]{40}$/);
-      const onDisk = JSON.parse(readFileSync(join(dev.home.spool, s.id, `${rec.id}.json`), 'utf8'));
+      const onDisk = readSpool(dev.home, s.id).find((i) => i.id === rec.id)!;
       expect(onDisk.uploadUrl).toBe(rec.uploadUrl);
       expect(onDisk.offset).toBeGreaterThan(0);
       const sentBefore = proxy.stats.upBytes;

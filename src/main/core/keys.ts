@@ -17,13 +17,36 @@ export function rawPublicKey(pub: KeyObject): Buffer {
   return Buffer.from(jwk.x, 'base64url');
 }
 
+const keyIds = new WeakMap<KeyObject, string>();
+
 export function keyIdOf(pub: KeyObject): string {
-  return createHash('sha256').update(rawPublicKey(pub)).digest('hex');
+  let id = keyIds.get(pub);
+  if (id === undefined) { id = createHash('sha256').update(rawPublicKey(pub)).digest('hex'); keyIds.set(pub, id); }
+  return id;
+}
+
+/**
+ * Parsed keys by the hash of their PEM text. Parsing a PEM costs about a millisecond (OpenSSL's decoders), and the same keys
+ * are parsed again and again (the server key for every receipt check, the device key at session start and at
+ * upload). KeyObjects are immutable, so sharing them is safe. Bounded: the oldest entry goes first.
+ */
+const parsedKeys = new Map<string, KeyObject>();
+const PARSED_KEYS_MAX = 256;
+
+function cachedKey(pem: string, parse: (pem: string) => KeyObject): KeyObject {
+  const id = createHash('sha256').update(pem).digest('base64'); // the key text itself is not kept
+  let k = parsedKeys.get(id);
+  if (!k) {
+    k = parse(pem);
+    if (parsedKeys.size >= PARSED_KEYS_MAX) parsedKeys.delete(parsedKeys.keys().next().value!);
+    parsedKeys.set(id, k);
+  }
+  return k;
 }
 
 export function publicKeyFromPem(pem: string): KeyObject {
   try {
-    const k = createPublicKey(pem);
+    const k = cachedKey(`pub\0${pem}`, () => createPublicKey(pem));
     if (k.asymmetricKeyType !== 'ed25519') throw new Error(`key type is ${k.asymmetricKeyType}`);
     return k;
   } catch (e) {
@@ -60,14 +83,22 @@ export function loadKeyPair(keysDir: string, name = 'device'): KeyPair {
   }
   let privateKey: KeyObject;
   try {
-    privateKey = createPrivateKey(readFileSync(p.priv));
+    const pem = readFileSync(p.priv, 'latin1');
+    privateKey = cachedKey(`priv\0${pem}`, () => createPrivateKey(pem));
   } catch (e) {
     throw new KuzetError('BAD_KEY', `The ${name} key at ${p.priv} is unreadable: ${(e as Error).message}`, { path: p.priv });
   }
   if (privateKey.asymmetricKeyType !== 'ed25519') throw new KuzetError('BAD_KEY', `The key at ${p.priv} is not Ed25519`);
-  const publicKey = createPublicKey(privateKey);
-  return { privateKey, publicKey, keyid: keyIdOf(publicKey), publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
+  let pub = publicParts.get(privateKey);
+  if (!pub) {
+    const publicKey = createPublicKey(privateKey);
+    pub = { publicKey, keyid: keyIdOf(publicKey), publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
+    publicParts.set(privateKey, pub);
+  }
+  return { privateKey, ...pub };
 }
+
+const publicParts = new WeakMap<KeyObject, { publicKey: KeyObject; keyid: string; publicKeyPem: string }>();
 
 export function loadOrCreateKeyPair(keysDir: string, name = 'device'): KeyPair {
   return existsSync(keyPaths(keysDir, name).priv) ? loadKeyPair(keysDir, name) : (saveKeyPair(keysDir, generateKeyPair(), name), loadKeyPair(keysDir, name));

@@ -3,7 +3,8 @@
  * live uploader already sent the closed segments), ask the server to verify it, check the signed receipt against
  * the server key pinned at enrolment, store the receipt, and only then apply the retention policy.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, appendFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, appendFileSync } from 'node:fs';
 import { open, rename, writeFile } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { sha256Hex } from '../core/canonical.js';
@@ -64,12 +65,41 @@ export async function bundleFiles(dir: string): Promise<{ manifest: Manifest; ma
     if (bad) throw new KuzetError('BAD_MANIFEST', `${mPath}: ${bad}`);
     files.push({ path: f.path, sha256: f.sha256, size: f.size });
   }
-  for (const self of [MANIFEST_FILE, SIGNATURE_FILE, PUBLIC_KEY_FILE]) {
-    if (!existsSync(join(dir, self))) continue;
-    const h = await hashFile(join(dir, self));
-    files.push({ path: self, sha256: h.sha256, size: h.size });
+  const manifestSha256 = sha256Hex(bytes);
+  files.push({ path: MANIFEST_FILE, sha256: manifestSha256, size: bytes.length });
+  for (const self of [SIGNATURE_FILE, PUBLIC_KEY_FILE]) {
+    const h = await hashLocal(join(dir, self));
+    if (h) files.push({ path: self, sha256: h.sha256, size: h.size });
   }
-  return { manifest, manifestSha256: sha256Hex(bytes), files };
+  return { manifest, manifestSha256, files };
+}
+
+/** Files up to this size are hashed with one direct read (no stream, no 1 MiB stream buffer, no thread pool). */
+const SMALL_FILE = 1 << 20;
+let smallBuf: Buffer | null = null;
+
+/** SHA-256 and size of a local file, or null when it does not exist. */
+async function hashLocal(path: string): Promise<{ sha256: string; size: number } | null> {
+  let fd: number;
+  try { fd = openSync(path, 'r'); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size > SMALL_FILE) return await hashFile(path);
+    smallBuf ??= Buffer.allocUnsafeSlow(SMALL_FILE + 1);
+    let got = 0;
+    for (;;) {
+      const n = readSync(fd, smallBuf, got, smallBuf.length - got, got);
+      if (n === 0) break;
+      got += n;
+      if (got > SMALL_FILE) { return await hashFile(path); } // it grew while being read: hash it as a stream
+    }
+    return { sha256: createHash('sha256').update(smallBuf.subarray(0, got)).digest('hex'), size: got };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Uploads a sealed bundle and returns only with a receipt that verifies against the enrolled server key. */
@@ -100,11 +130,12 @@ export async function uploadBundle(dir: string, serverUrl: string, opts: UploadB
     // as it is: a file that no longer matches the manifest still goes to the server, which quarantines the bundle
     // with the reason, so nothing is silently dropped on either side.
     const confirmed = new Set(queue.items(sid).filter((i) => i.state === 'stored').map((i) => `${i.path}\0${i.sha256}\0${i.size}`));
-    for (const f of files) {
+    for (const [i, f] of files.entries()) {
       const local = join(absDir, f.path);
       if (confirmed.has(`${f.path}\0${f.sha256}\0${f.size}`)) { queue.enqueue({ session: sid, path: f.path, file: local, sha256: f.sha256, size: f.size }); continue; }
-      if (!existsSync(local)) { opts.onWarning?.(`${f.path} is listed in the manifest but missing locally; the server will record it as missing`); continue; }
-      const h = await hashFile(local);
+      // The manifest, its signature and the key (listed after the manifest's files) were hashed just above.
+      const h = i >= manifest.files.length ? f : await hashLocal(local);
+      if (!h) { opts.onWarning?.(`${f.path} is listed in the manifest but missing locally; the server will record it as missing`); continue; }
       if (h.sha256 !== f.sha256 || h.size !== f.size) opts.onWarning?.(`${f.path} differs from the manifest; it is uploaded as it is and the server will quarantine the bundle`);
       queue.enqueue({ session: sid, path: f.path, file: local, sha256: h.sha256, size: h.size });
     }

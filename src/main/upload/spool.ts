@@ -1,42 +1,33 @@
 /**
- * The durable upload queue. Every file to deliver is one JSON record under `<home>/spool/<session>/<id>.json`
- * holding its tus upload URL (persisted before the first byte is sent) and the last offset the server
+ * The durable upload queue. Every file to deliver has a record in its session's journal,
+ * `<home>/spool/<session>/journal.ndjson` (see journal.ts: one appended line per state change, the newest line per
+ * file wins), holding its tus upload URL (persisted before the first byte is sent) and the last offset the server
  * acknowledged; after a crash or reboot `resume()` picks every unfinished record up again and continues from the
- * server's offset (HEAD). Network failures are retried without limit with exponential backoff and jitter;
- * a refusal the server explains (revoked device, oversize file, unsafe name …) stops that file with the reason.
+ * server's offset (HEAD). Records of the earlier layout (`<session>/<id>.json`) are resumed too. Network failures
+ * are retried without limit with exponential backoff and jitter; a refusal the server explains (revoked device,
+ * oversize file, unsafe name …) stops that file with the reason, and that record is flushed to the disk.
  *
  * The queue never deletes evidence. Records are removed only by `forgetSession`, which `uploadBundle` calls after
  * it holds a valid signed receipt.
  */
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KuzetError } from '../core/errors.js';
 import type { HomeLayout } from '../core/home.js';
 import { isSafeSessionId, uploadIdFor } from '../server/protocol.js';
 import { ServerRefusal, isTransient, type ServerClient } from './client.js';
 import { NetworkError } from './http.js';
+import { SessionJournal, readSpoolDir, type JournalReplay, type SpoolItem } from './journal.js';
 
-export interface SpoolItem {
-  v: 1;
-  id: string;
-  server: string;
-  session: string;
-  path: string;
-  /** Absolute path of the local file when it was queued. */
-  file: string;
-  sha256: string;
-  size: number;
-  uploadUrl: string | null;
-  offset: number;
-  state: 'pending' | 'stored' | 'rejected';
-  attempts: number;
-  checksumRetries: number;
-  lastError: string | null;
-  createdAt: number;
-  storedAt: number | null;
+export type { SpoolItem } from './journal.js';
+
+/** Every record the spool holds for one session (journal and earlier-layout records; newest state per file). */
+export function readSpool(home: HomeLayout, session: string): SpoolItem[] {
+  if (!isSafeSessionId(session)) return [];
+  return [...readSpoolDir(join(home.spool, session), session).items.values()];
 }
 
 export interface UploadProgress {
@@ -91,9 +82,16 @@ export function spoolItemId(server: string, session: string, path: string, sha25
 
 /** Where a session's files may be: where they were queued, its folder under sessions/, or its sealed bundle. */
 export function defaultLocate(home: HomeLayout): (item: SpoolItem) => string | null {
+  const find = locateWithSize(home);
+  return (item) => find(item)?.path ?? null;
+}
+
+/** `defaultLocate` that also returns the size it found (one stat per candidate instead of an exists and a stat). */
+function locateWithSize(home: HomeLayout): (item: SpoolItem) => { path: string; size: number } | null {
   return (item) => {
     for (const p of [item.file, join(home.bundles, item.session, item.path), join(home.sessions, item.session, item.path)]) {
-      if (existsSync(p)) return p;
+      const st = statSync(p, { throwIfNoEntry: false });
+      if (st?.isFile()) return { path: p, size: st.size };
     }
     return null;
   };
@@ -107,7 +105,7 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
   private readonly chunkBytes: number;
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
-  private readonly locate: (item: SpoolItem) => string | null;
+  private readonly locate: (item: SpoolItem) => { path: string; size: number } | null;
   private running = false;
   private abort = new AbortController();
   private busy = 0;
@@ -116,9 +114,9 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
   private lastRetry: string | null = null;
   private rate = { t: Date.now(), bytes: 0, bps: 0 };
   private lastEmit = 0;
-  private readonly writes = new Map<string, { next: { text: string; flush: boolean } | null; done: Promise<void> }>();
-  /** Spool folders known to exist (saves a mkdir per record write). */
-  private readonly dirs = new Set<string>();
+  private emitTimer: NodeJS.Timeout | null = null;
+  /** Open session journals (records are appended there). */
+  private readonly journals = new Map<string, SessionJournal>();
 
   constructor(opts: QueueOptions) {
     super();
@@ -128,63 +126,38 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
     this.chunkBytes = opts.chunkBytes ?? 8 * 1024 * 1024;
     this.retryMinMs = opts.retryMinMs ?? 500;
     this.retryMaxMs = opts.retryMaxMs ?? 30000;
-    this.locate = opts.locate ?? defaultLocate(opts.home);
+    const custom = opts.locate;
+    this.locate = custom
+      ? (item) => { const p = custom(item); if (!p) return null; const st = statSync(p, { throwIfNoEntry: false }); return st ? { path: p, size: st.size } : null; }
+      : locateWithSize(opts.home);
     mkdirSync(opts.home.spool, { recursive: true });
     for (const d of readdirSync(opts.home.spool)) if (d.startsWith('.done-')) this.removeLater(join(opts.home.spool, d));
   }
 
-  private recordPath(item: { session: string; id: string }): string {
-    return join(this.home.spool, item.session, `${item.id}.json`);
+  /** The session's journal, opened (and what it holds read) on first use. */
+  private journal(session: string, replay?: JournalReplay): SessionJournal {
+    let j = this.journals.get(session);
+    if (!j) {
+      const dir = join(this.home.spool, session);
+      j = new SessionJournal(dir, session, replay ?? readSpoolDir(dir, session), () => this.items(session));
+      this.journals.set(session, j);
+    }
+    return j;
   }
 
   /**
-   * Writes the record atomically (temp + rename). Not flushed to disk on every change: the evidence itself is
-   * already on disk, upload URLs are deterministic, and a record lost to a power cut only makes the next run ask
-   * the server again. Rejections are flushed, since they carry the reason a person must see.
+   * Appends the record's new state to its session's journal: one write, no rename, no thread-pool trip. Not
+   * flushed to disk on every change: the evidence itself is already on disk, upload URLs are deterministic, and a
+   * record lost to a power cut only makes the next run ask the server again. Rejections are flushed, since they
+   * carry the reason a person must see.
    */
-  private persist(item: SpoolItem, durable: boolean): void {
-    const text = JSON.stringify(item);
-    const flush = durable && item.state === 'rejected';
-    // Writes of one record run in order. A flushed write (a rejection) runs off the event loop; while it is in
-    // flight, later changes collapse into one pending write of the newest state (the record is a snapshot).
-    const w = this.writes.get(item.id);
-    if (w) { w.next = { text, flush: flush || (w.next?.flush ?? false) }; return; }
-    if (!flush) {
-      // The common case (queued, URL known, stored): a few hundred bytes written and renamed in place. Direct calls
-      // cost far less than four trips through the thread pool, and the record is on disk when this returns.
-      const dir = join(this.home.spool, item.session);
-      const p = this.recordPath(item);
-      try {
-        if (!this.dirs.has(dir)) { mkdirSync(dir, { recursive: true }); this.dirs.add(dir); }
-        const tmp = `${p}.tmp-${process.pid}`;
-        writeFileSync(tmp, text);
-        renameSync(tmp, p);
-      } catch { this.dirs.delete(dir); /* a later change writes it again; the server is asked on resume anyway */ }
-      return;
-    }
-    const entry: { next: { text: string; flush: boolean } | null; done: Promise<void> } = { next: { text, flush }, done: Promise.resolve() };
-    const dir = join(this.home.spool, item.session);
-    const p = this.recordPath(item);
-    entry.done = (async () => {
-      while (entry.next) {
-        const job = entry.next;
-        entry.next = null;
-        try {
-          if (!this.dirs.has(dir)) { await mkdir(dir, { recursive: true }); this.dirs.add(dir); }
-          const tmp = `${p}.tmp-${process.pid}`;
-          await writeFile(tmp, job.text);
-          if (job.flush) { const fh = await open(tmp, 'r'); try { await fh.sync(); } finally { await fh.close(); } }
-          await rename(tmp, p);
-        } catch { this.dirs.delete(dir); /* a later change writes it again; the server is asked on resume anyway */ }
-      }
-      this.writes.delete(item.id);
-    })();
-    this.writes.set(item.id, entry);
+  private persist(item: SpoolItem): void {
+    this.journal(item.session).append(item, item.state === 'rejected');
   }
 
   /** Resolves when every spool record write issued so far is on disk (tests, shutdown). */
   async flushed(): Promise<void> {
-    while (this.writes.size > 0) await Promise.all([...this.writes.values()].map((w) => w.done));
+    await Promise.all([...this.journals.values()].map((j) => j.flushed()));
   }
 
   /** Queues a file (idempotent: the same session/path/content is one record). A rejected record is retried. */
@@ -194,43 +167,44 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
     const slot = this.slots.get(id);
     if (slot) {
       if (slot.item.file !== f.file) slot.item.file = f.file;
-      if (slot.item.state === 'rejected') { slot.item.state = 'pending'; slot.item.attempts = 0; slot.item.checksumRetries = 0; slot.nextAt = 0; this.persist(slot.item, true); }
+      if (slot.item.state === 'rejected') { slot.item.state = 'pending'; slot.item.attempts = 0; slot.item.checksumRetries = 0; slot.item.lastError = null; slot.nextAt = 0; this.persist(slot.item); }
       this.pump();
       return slot.item;
     }
-    const onDisk = this.readRecord(f.session, id);
+    const onDisk = this.journal(f.session).known.get(id) ?? null;
     const item: SpoolItem = onDisk ?? {
       v: 1, id, server: this.client.server, session: f.session, path: f.path, file: f.file, sha256: f.sha256, size: f.size,
       uploadUrl: null, offset: 0, state: 'pending', attempts: 0, checksumRetries: 0, lastError: null, createdAt: Date.now(), storedAt: null,
     };
+    // A record read back unchanged (a file the live uploader already delivered) is not written again.
+    const changed = !onDisk || onDisk.file !== f.file || onDisk.state === 'rejected';
     item.file = f.file;
-    if (item.state === 'rejected') { item.state = 'pending'; item.attempts = 0; item.checksumRetries = 0; }
-    this.persist(item, true);
+    if (item.state === 'rejected') { item.state = 'pending'; item.attempts = 0; item.checksumRetries = 0; item.lastError = null; }
+    if (changed) this.persist(item);
     this.slots.set(id, { item, nextAt: 0, busy: false, sent: 0, fresh: !onDisk });
     this.pump();
     return item;
   }
 
-  private readRecord(session: string, id: string): SpoolItem | null {
-    const p = join(this.home.spool, session, `${id}.json`);
-    if (!existsSync(p)) return null;
-    try { return JSON.parse(readFileSync(p, 'utf8')) as SpoolItem; } catch { return null; }
-  }
-
   /** Loads every unfinished record for this server from the spool (after a crash or reboot). Returns how many. */
   resume(session?: string): number {
     let n = 0;
-    if (!existsSync(this.home.spool)) return 0;
-    for (const s of readdirSync(this.home.spool)) {
-      if (session && s !== session) continue;
-      if (s.startsWith('.')) continue; // records of receipted sessions waiting to be removed
-      const dir = join(this.home.spool, s);
-      if (!statSync(dir).isDirectory()) continue;
-      for (const f of readdirSync(dir)) {
-        if (!f.endsWith('.json')) continue;
-        let item: SpoolItem;
-        try { item = JSON.parse(readFileSync(join(dir, f), 'utf8')) as SpoolItem; } catch { continue; }
-        if (item.server !== this.client.server || this.slots.has(item.id)) continue;
+    let sessions: string[];
+    if (session) sessions = [session];
+    else {
+      try { sessions = readdirSync(this.home.spool); } catch { sessions = []; }
+    }
+    for (const s of sessions) {
+      // Dot folders hold records of receipted sessions waiting to be removed.
+      if (s.startsWith('.') || !isSafeSessionId(s)) continue;
+      // Read afresh: another queue (the live uploader, another process) may have written since this one looked.
+      const replay = readSpoolDir(join(this.home.spool, s), s);
+      if (replay.items.size === 0) continue;
+      const j = this.journal(s, replay);
+      for (const item of replay.items.values()) {
+        if (this.slots.has(item.id)) continue;
+        j.known.set(item.id, item);
+        if (item.server !== this.client.server) continue;
         this.slots.set(item.id, { item, nextAt: 0, busy: false, sent: 0, fresh: false });
         if (item.state === 'pending') n++;
       }
@@ -246,10 +220,12 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
   /** Drops a session's records: only after the server's signed receipt covers them. */
   async forgetSession(session: string): Promise<void> {
     for (const [id, s] of this.slots) if (s.item.session === session && !s.busy) this.slots.delete(id);
+    const j = this.journals.get(session);
+    this.journals.delete(session);
+    await j?.close();
     await this.flushed();
     if (!isSafeSessionId(session)) return;
     const dir = join(this.home.spool, session);
-    this.dirs.delete(dir);
     // One rename takes the records out of the queue at once; deleting a long exam's records (one per segment) can
     // take seconds on a slow disk, so it happens in the background (and again at the next start if cut short).
     const done = join(this.home.spool, `.done-${session}-${process.pid}-${Date.now()}`);
@@ -281,7 +257,11 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
     }
     this.abort.abort();
     await Promise.allSettled([...this.workers]);
-    await this.flushed();
+    if (this.emitTimer) { clearTimeout(this.emitTimer); this.emitTimer = null; }
+    // Journals are closed (a stopped queue holds no descriptors); a later change opens them again.
+    const open = [...this.journals.values()];
+    this.journals.clear();
+    await Promise.all(open.map((j) => j.close()));
   }
 
   get isRunning(): boolean {
@@ -328,11 +308,22 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
     });
   }
 
+  /**
+   * At most one progress event per 200 ms, and none when nobody listens. `force` (a file finished, failed or
+   * is retried) makes sure an event follows: at once, or at the end of the current 200 ms.
+   */
   private emitProgress(force = false): void {
+    if (this.emitTimer || this.listenerCount('progress') === 0) return;
     const now = Date.now();
-    if (!force && now - this.lastEmit < 200) return;
-    this.lastEmit = now;
-    this.emit('progress', this.progress());
+    const wait = this.lastEmit + 200 - now;
+    if (wait <= 0) { this.lastEmit = now; this.emit('progress', this.progress()); return; }
+    if (!force) return;
+    this.emitTimer = setTimeout(() => {
+      this.emitTimer = null;
+      this.lastEmit = Date.now();
+      this.emit('progress', this.progress());
+    }, wait);
+    this.emitTimer.unref();
   }
 
   private countRate(bytes: number): void {
@@ -391,7 +382,7 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
       }
       item.state = 'rejected';
       item.lastError = err.message;
-      this.persist(item, true);
+      this.persist(item);
       this.emit('rejected', item, err.message);
       this.emitProgress(true);
     }
@@ -405,7 +396,7 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
     const delay = Math.round(base * (0.5 + Math.random()));
     s.nextAt = Date.now() + delay;
     this.lastRetry = `${item.path}: ${why}`;
-    this.persist(item, false);
+    this.persist(item);
     this.emit('retry', item, why, delay);
     this.emitProgress(true);
   }
@@ -416,7 +407,7 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
     item.offset = item.size;
     item.storedAt = Date.now();
     item.lastError = null;
-    this.persist(item, true);
+    this.persist(item);
     this.lastRetry = null;
     this.emit('stored', item);
     this.emitProgress(true);
@@ -424,10 +415,10 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
 
   private async send(s: Slot, signal: AbortSignal): Promise<void> {
     const item = s.item;
-    const file = this.locate(item);
-    if (!file) throw new KuzetError('LOCAL_MISSING', `the local file ${item.file} is gone; it cannot be uploaded`);
-    const st = statSync(file);
-    if (st.size !== item.size) throw new KuzetError('LOCAL_CHANGED', `the local file ${file} has ${st.size} bytes, ${item.size} were recorded when it was queued`);
+    const found = this.locate(item);
+    if (!found) throw new KuzetError('LOCAL_MISSING', `the local file ${item.file} is gone; it cannot be uploaded`);
+    const file = found.path;
+    if (found.size !== item.size) throw new KuzetError('LOCAL_CHANGED', `the local file ${file} has ${found.size} bytes, ${item.size} were recorded when it was queued`);
 
     let offset: number | null = null;
     if (item.uploadUrl) {
@@ -449,7 +440,7 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
       if (c.state === 'stored') { this.markStored(s); return; }
       item.uploadUrl = c.url;
       if (c.state === 'exists') {
-        this.persist(item, false);
+        this.persist(item);
         const h = await this.client.head(c.url, signal);
         if (!h) { item.uploadUrl = null; throw new ServerRefusal(404, 'UPLOAD_NOT_FOUND', 'the upload vanished; creating it again'); }
         offset = h.offset;
@@ -457,7 +448,7 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
         offset = c.offset ?? 0;
         storedSha = c.storedSha256;
         item.offset = offset;
-        if (offset < item.size) this.persist(item, false);
+        if (offset < item.size) this.persist(item);
       }
     }
     offset ??= 0;
@@ -475,7 +466,7 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
       offset = r.offset;
       item.offset = offset;
       storedSha = r.storedSha256;
-      if (offset < item.size) this.persist(item, false);
+      if (offset < item.size) this.persist(item);
       this.emitProgress();
     }
     if (storedSha === item.sha256) { this.markStored(s); return; }
