@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
+import { closeSync, constants as fsConstants, createReadStream, openSync, readSync } from 'node:fs';
 
 export class NetworkError extends Error {
   readonly kind: 'stall' | 'reset' | 'truncated' | 'refused' | 'aborted' | 'other';
@@ -102,13 +102,13 @@ export function request(r: HttpRequest): Promise<HttpResponse> {
       try {
         readRangeInto(range.file, range.start, bodyLen, buf);
       } catch (e) {
-        spare.push(buf);
+        giveBack(buf);
         queueMicrotask(() => finish(new NetworkError('other', `cannot read ${range.file}: ${(e as Error).message}`)));
         return;
       }
       // The buffer is reused only once the request handed all of it to the operating system ('finish'); a request
       // cut off before that leaves it to the garbage collector (the socket may still hold a slice).
-      req.once('finish', () => { if (spare.length < SPARE_MAX) spare.push(buf); });
+      req.once('finish', () => giveBack(buf));
       // Written in slices, each when the socket has taken the previous one, so a slow link still shows progress
       // to the stall timer and the progress callback.
       let off = 0;
@@ -142,16 +142,51 @@ export function request(r: HttpRequest): Promise<HttpResponse> {
 const SMALL_BODY = 1 << 20;
 const BODY_SLICE = 256 * 1024;
 
-/** Reusable body buffers of SMALL_BODY bytes (a fresh 0.5 MB buffer per segment kept the garbage collector busy). */
+/**
+ * Reusable body buffers of SMALL_BODY bytes: a fresh buffer per segment costs page faults on first touch and keeps
+ * the garbage collector busy (external memory). As many are kept as requests ran at once (up to SPARE_MAX); after
+ * SPARE_IDLE_MS without a segment upload, all but two are let go.
+ */
 const spare: Buffer[] = [];
-const SPARE_MAX = 8;
+const SPARE_MAX = 64;
+const SPARE_IDLE_MS = 10_000;
+let lastTake = 0;
+let trimTimer: NodeJS.Timeout | null = null;
 
 function takeBuffer(): Buffer {
+  lastTake = Date.now();
   return spare.pop() ?? Buffer.allocUnsafeSlow(SMALL_BODY);
 }
 
+function giveBack(buf: Buffer): void {
+  if (spare.length >= SPARE_MAX) return;
+  spare.push(buf);
+  if (spare.length > 2 && !trimTimer) {
+    trimTimer = setInterval(() => {
+      if (Date.now() - lastTake < SPARE_IDLE_MS) return;
+      spare.length = Math.min(spare.length, 2);
+      clearInterval(trimTimer!);
+      trimTimer = null;
+    }, SPARE_IDLE_MS);
+    trimTimer.unref();
+  }
+}
+
+/** Reading evidence to send it need not update its access time (an inode write per segment); Linux only. */
+let noAtime = fsConstants.O_NOATIME ?? 0;
+
+function openForRead(file: string): number {
+  if (noAtime) {
+    try { return openSync(file, fsConstants.O_RDONLY | noAtime); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
+      noAtime = 0; // not the files' owner: plain reads from now on
+    }
+  }
+  return openSync(file, 'r');
+}
+
 function readRangeInto(file: string, start: number, length: number, buf: Buffer): void {
-  const fd = openSync(file, 'r');
+  const fd = openForRead(file);
   try {
     let got = 0;
     while (got < length) {

@@ -289,11 +289,19 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
   /** Resolves when every queued file of `session` is stored; rejects on the first file the server refuses. */
   drain(session: string, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
-      const check = () => {
-        const items = this.items(session);
-        const bad = items.find((i) => i.state === 'rejected');
+      const check = (changed?: SpoolItem) => {
+        if (changed && changed.session !== session) return;
+        // One pass without building arrays (this runs for every file stored: a long exam has hundreds).
+        let bad: SpoolItem | null = null;
+        let done = true;
+        for (const s of this.slots.values()) {
+          const i = s.item;
+          if (i.session !== session) continue;
+          if (i.state === 'rejected') { bad = i; break; }
+          if (i.state !== 'stored') done = false;
+        }
         if (bad) { cleanup(); reject(new KuzetError('UPLOAD_REJECTED', `${bad.path}: ${bad.lastError ?? 'refused by the server'}`, { path: bad.path })); return; }
-        if (items.every((i) => i.state === 'stored')) { cleanup(); resolve(); }
+        if (done) { cleanup(); resolve(); }
       };
       const onAbort = () => { cleanup(); reject(new KuzetError('UPLOAD_STOPPED', 'Upload stopped before it finished; it resumes next time.')); };
       const cleanup = () => {
