@@ -101,6 +101,8 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
   readonly client: ServerClient;
   readonly home: HomeLayout;
   private readonly slots = new Map<string, Slot>();
+  /** The slots whose file is still to be delivered (state pending), in queue order: what `pump` looks at. */
+  private readonly pending = new Set<Slot>();
   private readonly concurrency: number;
   private readonly chunkBytes: number;
   private readonly retryMinMs: number;
@@ -132,6 +134,11 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
       : locateWithSize(opts.home);
     mkdirSync(opts.home.spool, { recursive: true });
     for (const d of readdirSync(opts.home.spool)) if (d.startsWith('.done-')) this.removeLater(join(opts.home.spool, d));
+  }
+
+  /** Keeps `pending` in step with a slot's state (call after every state change). */
+  private track(s: Slot): void {
+    if (s.item.state === 'pending') this.pending.add(s); else this.pending.delete(s);
   }
 
   /** The session's journal, opened (and what it holds read) on first use. */
@@ -167,7 +174,7 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
     const slot = this.slots.get(id);
     if (slot) {
       if (slot.item.file !== f.file) slot.item.file = f.file;
-      if (slot.item.state === 'rejected') { slot.item.state = 'pending'; slot.item.attempts = 0; slot.item.checksumRetries = 0; slot.item.lastError = null; slot.nextAt = 0; this.persist(slot.item); }
+      if (slot.item.state === 'rejected') { slot.item.state = 'pending'; slot.item.attempts = 0; slot.item.checksumRetries = 0; slot.item.lastError = null; slot.nextAt = 0; this.track(slot); this.persist(slot.item); }
       this.pump();
       return slot.item;
     }
@@ -181,7 +188,9 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
     item.file = f.file;
     if (item.state === 'rejected') { item.state = 'pending'; item.attempts = 0; item.checksumRetries = 0; item.lastError = null; }
     if (changed) this.persist(item);
-    this.slots.set(id, { item, nextAt: 0, busy: false, sent: 0, fresh: !onDisk });
+    const created: Slot = { item, nextAt: 0, busy: false, sent: 0, fresh: !onDisk };
+    this.slots.set(id, created);
+    this.track(created);
     this.pump();
     return item;
   }
@@ -205,7 +214,9 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
         if (this.slots.has(item.id)) continue;
         j.known.set(item.id, item);
         if (item.server !== this.client.server) continue;
-        this.slots.set(item.id, { item, nextAt: 0, busy: false, sent: 0, fresh: false });
+        const resumed: Slot = { item, nextAt: 0, busy: false, sent: 0, fresh: false };
+        this.slots.set(item.id, resumed);
+        this.track(resumed);
         if (item.state === 'pending') n++;
       }
     }
@@ -219,7 +230,7 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
 
   /** Drops a session's records: only after the server's signed receipt covers them. */
   async forgetSession(session: string): Promise<void> {
-    for (const [id, s] of this.slots) if (s.item.session === session && !s.busy) this.slots.delete(id);
+    for (const [id, s] of this.slots) if (s.item.session === session && !s.busy) { this.slots.delete(id); this.pending.delete(s); }
     const j = this.journals.get(session);
     this.journals.delete(session);
     await j?.close();
@@ -290,8 +301,13 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
   drain(session: string, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
       const check = (changed?: SpoolItem) => {
-        if (changed && changed.session !== session) return;
-        // One pass without building arrays (this runs for every file stored: a long exam has hundreds).
+        if (changed) {
+          // A file of this session was stored or refused: only the files still pending need a look (this runs for
+          // every file stored, and a long exam has hundreds).
+          if (changed.session !== session) return;
+          if (changed.state === 'rejected') { cleanup(); reject(new KuzetError('UPLOAD_REJECTED', `${changed.path}: ${changed.lastError ?? 'refused by the server'}`, { path: changed.path })); return; }
+          for (const s of this.pending) if (s.item.session === session) return;
+        }
         let bad: SpoolItem | null = null;
         let done = true;
         for (const s of this.slots.values()) {
@@ -351,9 +367,9 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
     if (this.timer) { clearTimeout(this.timer); this.timer = null; }
     const now = Date.now();
     let soonest = Infinity;
-    for (const s of this.slots.values()) {
+    for (const s of this.pending) {
       if (this.busy >= this.concurrency) break;
-      if (s.busy || s.item.state !== 'pending') continue;
+      if (s.busy) continue;
       if (s.nextAt > now) { soonest = Math.min(soonest, s.nextAt); continue; }
       s.busy = true;
       this.busy++;
@@ -390,6 +406,7 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
       }
       item.state = 'rejected';
       item.lastError = err.message;
+      this.track(s);
       this.persist(item);
       this.emit('rejected', item, err.message);
       this.emitProgress(true);
@@ -412,6 +429,7 @@ export class UploadQueue extends EventEmitter<QueueEvents> {
   private markStored(s: Slot): void {
     const item = s.item;
     item.state = 'stored';
+    this.track(s);
     item.offset = item.size;
     item.storedAt = Date.now();
     item.lastError = null;
