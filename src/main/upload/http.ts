@@ -54,12 +54,14 @@ export function request(r: HttpRequest): Promise<HttpResponse> {
     const finish = (err: Error | null, res?: HttpResponse) => {
       if (settled) return;
       settled = true;
-      if (timer) clearTimeout(timer);
+      if (timer) { clearTimeout(timer); timer = null; }
       r.signal?.removeEventListener('abort', onAbort);
       if (err) { req.destroy(); reject(err); } else resolve(res!);
     };
+    // One timer per request, pushed back on every byte that moves (refresh() instead of a new timer each time).
     const bump = () => {
-      if (timer) clearTimeout(timer);
+      if (settled) return;
+      if (timer) { timer.refresh(); return; }
       timer = setTimeout(() => finish(new NetworkError('stall', `no progress for ${r.stallMs} ms (${r.method} ${u.pathname})`)), r.stallMs);
     };
     const onAbort = () => finish(new NetworkError('aborted', 'upload stopped'));
