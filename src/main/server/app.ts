@@ -6,8 +6,8 @@
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Upload } from '@tus/utils';
@@ -382,6 +382,8 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
   type CompleteResult = { status: 'verified'; receipt: Receipt } | { status: 'quarantined'; reasons: string[]; warnings: string[] };
 
   async function readUpload(id: string): Promise<Buffer> {
+    const local = store.localPath(id);
+    if (local) return readFileSync(local); // a small file (the signature): one direct read, no stream
     const chunks: Buffer[] = [];
     for await (const c of await store.read(id)) chunks.push(c as Buffer);
     return Buffer.concat(chunks);
@@ -466,11 +468,15 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
     let viewDir = join(paths.bundles, sid);
     let tempDir: string | null = null;
     if (!store.linksInPlace) { tempDir = await mkdtemp(join(paths.tmp, `${sid}-`)); viewDir = tempDir; }
-    else { await rm(viewDir, { recursive: true, force: true }); }
-    await mkdir(viewDir, { recursive: true });
+    else if (existsSync(viewDir)) { await rm(viewDir, { recursive: true, force: true }); }
+    // A fresh folder of hard links: a few small metadata calls, made directly (through the thread pool they queued
+    // behind every upload's disk writes: 0.2 s a bundle with 100 devices uploading).
+    mkdirSync(viewDir, { recursive: true });
     let records: { seq: number; wall: number; type: string; data: unknown }[] = [];
     try {
-      await inParallel([...chosen].filter(([, r]) => r.state === 'stored'), 8, ([path, r]) => store.materialize(r.upload_id, join(viewDir, path)));
+      const toPlace = [...chosen].filter(([, r]) => r.state === 'stored');
+      if (store.materializeSync) for (const [path, r] of toPlace) store.materializeSync(r.upload_id, join(viewDir, path));
+      else await inParallel(toPlace, 8, ([path, r]) => store.materialize(r.upload_id, join(viewDir, path)));
       lap('layout');
       if (manifest) {
         // Every stored row's sha256 was computed by this server from the bytes it stored (on arrival, or by reading
@@ -765,11 +771,11 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
   };
 }
 
-/** Writes a file under a temporary name and renames it (readers never see half of it; not flushed). */
+/** Writes a small file under a temporary name and renames it (readers never see half of it; not flushed here). */
 async function writeFileAtomic(path: string, data: string): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, data, { mode: 0o644 });
-  await rename(tmp, path);
+  writeFileSync(tmp, data, { mode: 0o644 });
+  renameSync(tmp, path);
 }
 
 /** Writes a file and flushes it to disk before it takes its name (like `writeFileDurable`, off the event loop). */
