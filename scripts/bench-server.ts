@@ -6,7 +6,8 @@
  *     copy) for reference. Also a reference for what HTTP itself costs here: the same files PUT by all devices at
  *     once to a minimal Node server that only writes them to disk. For context only: the same copy followed by one
  *     flush of its filesystem (the upload flushes before every receipt; the plain copy never does).
- *  2. N simulated devices (default 100) upload at once: each sends its segments the way the live uploader does
+ *  2. N simulated devices (default 100) upload at once, with the machine config's default upload settings (2 files
+ *     at a time): each sends its segments the way the live uploader does
  *     (hash known from segment.closed), then the end-of-exam step (tail + manifest) and waits for the signed
  *     receipt. The server runs as a separate `kuzet serve` process; its peak RSS is read from /proc (VmHWM).
  *  3. Exam end → receipt for one 30-minute session (3 streams at 2–8 MB/min, 6-s segments; synthetic bundle),
@@ -28,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { sha256Hex } from '../src/main/core/canonical.js';
 import { EventLog } from '../src/main/core/eventlog.js';
 import { ensureHome, type HomeLayout } from '../src/main/core/home.js';
+import { parseMachineConfig } from '../src/main/core/config.js';
 import { generateKeyPair, loadKeyPair, saveKeyPair, type KeyPair } from '../src/main/core/keys.js';
 import { sealSession, writeSessionState } from '../src/main/evidence/seal.js';
 import { createEnrolToken, openDataDir } from '../src/main/server/app.js';
@@ -41,6 +43,8 @@ const DEVICES = Number(process.env.BENCH_DEVICES ?? 100);
 const SEGMENTS = Number(process.env.BENCH_SEGMENTS ?? 3);
 const EXAM_MINUTES = Number(process.env.BENCH_EXAM_MINUTES ?? 30);
 const SEG_SECONDS = 6;
+/** What a lab machine uses: the machine config's default upload settings (concurrency 2 …). */
+const UPLOAD = parseMachineConfig({}).upload;
 const STREAMS = ['face', 'room', 'screen'];
 
 const pool = randomBytes(16 * 1024 * 1024);
@@ -149,7 +153,7 @@ async function enrol(dataDir: string, url: string, dev: Dev): Promise<void> {
 
 /** What the live uploader does during the exam: queue each closed segment with the hash from its event. */
 async function liveUpload(url: string, dev: Dev, segs: Seg[]): Promise<void> {
-  const q = new UploadQueue({ home: dev.home, client: new ServerClient(url, dev.key), concurrency: 1, retryMinMs: 200 });
+  const q = new UploadQueue({ home: dev.home, client: new ServerClient(url, dev.key), concurrency: UPLOAD.concurrency, chunkBytes: UPLOAD.chunkBytes, retryMinMs: 200 });
   if (process.env.BENCH_DEBUG) q.on('retry', (i, why) => console.log('retry', i.path, why));
   for (const s of segs) q.enqueue({ session: dev.id, path: s.path, file: s.abs, sha256: s.sha256, size: s.size });
   q.start();
@@ -253,7 +257,7 @@ async function main(): Promise<void> {
       const a = performance.now();
       await liveUpload(srv.url, d, d.segs);
       const b = performance.now();
-      try { return await uploadBundle(d.dir, srv.url, { home: d.home, upload: { keepDaysAfterReceipt: -1, concurrency: 1 } }); } finally {
+      try { return await uploadBundle(d.dir, srv.url, { home: d.home, upload: { ...UPLOAD, keepDaysAfterReceipt: -1 } }); } finally {
         phases.push({ live: b - a, end: performance.now() - b });
         if (process.env.BENCH_DEBUG) console.log(`live ${(b - a).toFixed(0)} ms, end ${(performance.now() - b).toFixed(0)} ms`);
       }
@@ -284,7 +288,7 @@ async function main(): Promise<void> {
         let c2 = { cli: cpuSeconds('self'), srv: cpuSeconds(srv.pid) };
         acc.liveCli += c2.cli - c.cli; acc.liveSrv += c2.srv - c.srv;
         c = c2;
-        const r = await uploadBundle(d.dir, srv.url, { home: d.home, upload: { keepDaysAfterReceipt: -1, concurrency: 1 } });
+        const r = await uploadBundle(d.dir, srv.url, { home: d.home, upload: { ...UPLOAD, keepDaysAfterReceipt: -1 } });
         c2 = { cli: cpuSeconds('self'), srv: cpuSeconds(srv.pid) };
         acc.endCli += c2.cli - c.cli; acc.endSrv += c2.srv - c.srv;
         acc.bytes += r.payload.totalBytes;
@@ -302,7 +306,7 @@ async function main(): Promise<void> {
     await liveUpload(srv.url, exam, live);
     const examBytes = exam.segs.reduce((a, s) => a + s.size, 0);
     t = performance.now();
-    const r30 = await uploadBundle(exam.dir, srv.url, { home: exam.home, upload: { keepDaysAfterReceipt: -1 } });
+    const r30 = await uploadBundle(exam.dir, srv.url, { home: exam.home, upload: { ...UPLOAD, keepDaysAfterReceipt: -1 } });
     const endToReceiptS = (performance.now() - t) / 1000;
     await srv.stop();
 
