@@ -263,14 +263,15 @@ async function main(): Promise<void> {
       }
     }));
     const allS = (performance.now() - t) / 1000;
+    // CPU is read the moment the last receipt arrived (before the copies below, which run in this same process).
+    const cpuUsed = { srv: cpuSeconds(srv.pid) - cpu0.srv, cli: cpuSeconds('self') - cpu0.cli };
+    const sysUsed = { srv: sysSeconds(srv.pid) - sys0.srv, cli: sysSeconds('self') - sys0.cli };
+    const threads = { srv: threadDiff(thr0.srv, threadCpu(srv.pid)), cli: threadDiff(thr0.cli, threadCpu('self')) };
+    if (process.env.BENCH_DEBUG) console.log(`upload phase end hrtime_us ${process.hrtime.bigint() / 1000n}`);
     const after = await streamCopy(segs, copyDir);
     const durableCopy = await streamCopy(segs, copyDir, true);
     const streamCopyS = (before.s + after.s) / 2;
     const streamCopyRate = segBytes / streamCopyS;
-    if (process.env.BENCH_DEBUG) console.log(`upload phase end hrtime_us ${process.hrtime.bigint() / 1000n}`);
-    const cpuUsed = { srv: cpuSeconds(srv.pid) - cpu0.srv, cli: cpuSeconds('self') - cpu0.cli };
-    const sysUsed = { srv: sysSeconds(srv.pid) - sys0.srv, cli: sysSeconds('self') - sys0.cli };
-    const threads = { srv: threadDiff(thr0.srv, threadCpu(srv.pid)), cli: threadDiff(thr0.cli, threadCpu('self')) };
     clearInterval(sampler);
     const hwm = peakRss(srv.pid).hwm;
     const delivered = receipts.reduce((a, r) => a + r.payload.totalBytes, 0);
