@@ -1,4 +1,5 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 
 export { hashFile } from '../core/hash.js';
@@ -7,16 +8,18 @@ export { hashFile } from '../core/hash.js';
 export async function listFiles(root: string): Promise<{ files: string[]; links: string[] }> {
   const files: string[] = [];
   const links: string[] = [];
-  async function walk(dir: string): Promise<void> {
-    for (const e of await readdir(dir, { withFileTypes: true })) {
+  // Direct calls: a bundle has a handful of folders, and on a busy evidence server a listing sent through the thread
+  // pool waited behind every upload's disk writes.
+  function walk(dir: string): void {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
       const full = join(dir, e.name);
       const rel = relative(root, full).split(sep).join('/');
       if (e.isSymbolicLink()) links.push(rel);
-      else if (e.isDirectory()) await walk(full);
+      else if (e.isDirectory()) walk(full);
       else if (e.isFile()) files.push(rel);
     }
   }
-  await walk(root);
+  walk(root);
   files.sort();
   links.sort();
   return { files, links };
