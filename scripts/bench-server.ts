@@ -13,10 +13,10 @@
  *  3. Exam end → receipt for one 30-minute session (3 streams at 2–8 MB/min, 6-s segments; synthetic bundle),
  *     whose segments were delivered live except the last one of each stream.
  *
- * Environment: BENCH_DEVICES (100), BENCH_SEGMENTS per stream per device (10: a one-minute backlog per device, the
- * smallest "everyone uploads at once" case a lab sees — after a short network outage; until this release the default
- * was 3, an 18-s exam per device, in which the fixed work of a session — token, tail, verification, flush, receipt —
- * weighs as much as all its segments; both are reported in docs/server.md), BENCH_EXAM_MINUTES (30),
+ * Environment: BENCH_DEVICES (100), BENCH_SEGMENTS per stream per device (3: an 18-s exam per device, in which the
+ * fixed work of a session — token, tail, verification, flush, receipt — weighs about as much as all its segments;
+ * 10 = a one-minute backlog per device, as after a short network outage; docs/server.md reports both),
+ * BENCH_EXAM_MINUTES (30),
  * BENCH_KEEP=1 keeps the temp folder. Diagnostics: BENCH_SPLIT=<n>, BENCH_DEBUG=1, BENCH_PROF=<dir>, BENCH_TIDS=1.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -41,7 +41,7 @@ import { UploadQueue } from '../src/main/upload/spool.js';
 
 const BIN = fileURLToPath(new URL('../bin/kuzet.mjs', import.meta.url));
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 100);
-const SEGMENTS = Number(process.env.BENCH_SEGMENTS ?? 10);
+const SEGMENTS = Number(process.env.BENCH_SEGMENTS ?? 3);
 const EXAM_MINUTES = Number(process.env.BENCH_EXAM_MINUTES ?? 30);
 const SEG_SECONDS = 6;
 /** What a lab machine uses: the machine config's default upload settings (concurrency 2 …). */
@@ -164,6 +164,11 @@ async function liveUpload(url: string, dev: Dev, segs: Seg[]): Promise<void> {
 
 const mb = (n: number) => (n / 1024 / 1024).toFixed(1);
 
+/** Writes back everything dirty on the bench's filesystem, so the next phase does not pay for the previous one. */
+function settle(dir: string): void {
+  spawnSync('sync', ['-f', dir]);
+}
+
 /**
  * Baseline: a read → write stream copy of every segment, one after the other. Wall and this process's CPU seconds.
  * With `durable`, the copy is followed by one flush of its filesystem (`sync -f`), timed with it: the upload ends with
@@ -231,6 +236,9 @@ async function main(): Promise<void> {
     // --- baseline: plain disk copies of the same bytes ------------------------------------------------------------
     // The machine is shared: the stream copy is measured before and after the upload and both are reported.
     const copyDir = join(root, 'copy');
+    // Every phase starts with nothing left to write back from the one before (a copy started right after 1.5 GB
+    // was generated measured the disk catching up, not the copy).
+    settle(root);
     const before = await streamCopy(segs, copyDir);
     mkdirSync(copyDir);
     let t = performance.now();
@@ -240,12 +248,14 @@ async function main(): Promise<void> {
     const kernelCopyRate = segBytes / kernelCopyS;
 
     // --- reference: plain HTTP PUTs of the same files to a minimal server (no tus, auth, hashing, index) -----------
+    settle(root);
     const ceiling = await plainHttp(devs, join(root, 'plain'));
 
     // --- 100 devices at once ----------------------------------------------------------------------------------
     const data = join(root, 'server');
     const srv = await startServe(data);
     for (const d of devs) await enrol(data, srv.url, d);
+    settle(root);
     let peak = 0;
     const sampler = setInterval(() => { try { peak = Math.max(peak, peakRss(srv.pid).rss); } catch { /* exited */ } }, 100);
     t = performance.now();
@@ -269,6 +279,7 @@ async function main(): Promise<void> {
     const sysUsed = { srv: sysSeconds(srv.pid) - sys0.srv, cli: sysSeconds('self') - sys0.cli };
     const threads = { srv: threadDiff(thr0.srv, threadCpu(srv.pid)), cli: threadDiff(thr0.cli, threadCpu('self')) };
     if (process.env.BENCH_DEBUG) console.log(`upload phase end hrtime_us ${process.hrtime.bigint() / 1000n}`);
+    settle(root);
     const after = await streamCopy(segs, copyDir);
     const durableCopy = await streamCopy(segs, copyDir, true);
     const streamCopyS = (before.s + after.s) / 2;
