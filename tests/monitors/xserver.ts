@@ -31,10 +31,19 @@ export async function startXServer(opts: { auth?: (displayNumber: number) => str
   for (let i = 0; i < 100 && !existsSync(`/tmp/.X11-unix/X${n}`); i++) await sleep(50);
   const wm = spawn('openbox', [], { env, stdio: 'ignore' });
   procs.push(wm);
-  // openbox is ready when it publishes _NET_SUPPORTING_WM_CHECK on the root window.
-  for (let i = 0; i < 100; i++) {
-    try { if (/window id/.test(execFileSync('xprop', ['-root', '_NET_SUPPORTING_WM_CHECK'], { env, encoding: 'utf8' }))) break; } catch { /* not yet */ }
-    await sleep(50);
+  // openbox is ready when it announces _NET_ACTIVE_WINDOW support on the root window (what xdotool windowactivate
+  // checks); under a loaded CI machine that can take seconds, so wait up to 20 s and say so if it never comes.
+  let ready = false;
+  for (let i = 0; i < 400 && !ready; i++) {
+    try {
+      const root = execFileSync('xprop', ['-root', '_NET_SUPPORTING_WM_CHECK', '_NET_SUPPORTED'], { env, encoding: 'utf8' });
+      ready = /window id/.test(root) && /_NET_ACTIVE_WINDOW/.test(root);
+    } catch { /* not yet */ }
+    if (!ready) await sleep(50);
+  }
+  if (!ready) {
+    for (const p of procs) p.kill('SIGTERM');
+    throw new Error(`openbox on ${display} did not announce _NET_ACTIVE_WINDOW within 20 s`);
   }
   return {
     display, env,
