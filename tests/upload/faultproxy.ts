@@ -4,6 +4,7 @@
  * drawn from a seeded generator so a failing run can be replayed. Bounded: it only ever connects to 127.0.0.1.
  */
 import net from 'node:net';
+import { cleanup, enrolledDevice, server, tempDir } from '../server/helpers.js';
 
 export interface FaultRates {
   /** Per request chunk (client → server): reset both sides. */
@@ -119,5 +120,24 @@ export class FaultProxy {
     for (const t of this.timers) clearTimeout(t);
     for (const s of this.open) s.destroy();
     await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
+
+/**
+ * An evidence server on loopback behind a FaultProxy limited to `bytesPerSecond` (no faults), with one device
+ * enrolled through the proxy: for tests that cut an upload half-way. `close()` stops both and removes the folders.
+ */
+export async function deviceBehindProxy(bytesPerSecond: number) {
+  const data = tempDir('srv');
+  const root = tempDir('home');
+  const srv = await server(data);
+  const proxy = new FaultProxy(srv.port, { bytesPerSecond });
+  const url = `http://127.0.0.1:${await proxy.listen()}`;
+  const close = async () => { await proxy.close(); await srv.close(); cleanup(data, root); };
+  try {
+    return { data, srv, proxy, url, dev: await enrolledDevice({ ...srv, url }, root), close };
+  } catch (e) {
+    await close();
+    throw e;
   }
 }

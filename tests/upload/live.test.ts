@@ -12,8 +12,8 @@ import { uploadBundle } from '../../src/main/upload/bundle.js';
 import { liveUploadStep, type LiveUploadService } from '../../src/main/upload/live.js';
 import { ServerClient } from '../../src/main/upload/client.js';
 import { UploadQueue, readSpool } from '../../src/main/upload/spool.js';
-import { cleanup, enrolledDevice, serverWithDevice, openSession, server, tempDir } from '../server/helpers.js';
-import { FaultProxy } from './faultproxy.js';
+import { serverWithDevice, openSession } from '../server/helpers.js';
+import { deviceBehindProxy } from './faultproxy.js';
 
 /** Stands in for the recorder: closes a segment every `everyMs` and announces it as segment.closed. */
 function syntheticSegments(everyMs: number, bytes: number): Step<SessionContext> {
@@ -90,13 +90,8 @@ describe('live upload during the exam', () => {
 
 describe('the upload queue survives a crash and resumes from the last acknowledged byte', () => {
   it('a new queue (new process) resumes the half-sent file instead of starting over', async () => {
-    const data = tempDir('srv');
-    const root = tempDir('home');
-    const srv = await server(data);
-    const proxy = new FaultProxy(srv.port, { bytesPerSecond: 4 * 1024 * 1024 });
-    const url = `http://127.0.0.1:${await proxy.listen()}`;
+    const { data, srv, proxy, url, dev, close } = await deviceBehindProxy(4 * 1024 * 1024);
     try {
-      const dev = await enrolledDevice({ ...srv, url }, root);
       const s = openSession(dev.home.sessions);
       const seg = s.closeSegment('screen', 1_500_000);
       const q1 = new UploadQueue({ home: dev.home, client: new ServerClient(url, dev.key), chunkBytes: 128 * 1024 });
@@ -124,9 +119,7 @@ describe('the upload queue survives a crash and resumes from the last acknowledg
       expect(readFileSync(join(data, 'uploads', row.upload_id)).equals(readFileSync(join(s.dir, seg.file)))).toBe(true);
       s.log.close();
     } finally {
-      await proxy.close();
-      await srv.close();
-      cleanup(data, root);
+      await close();
     }
   });
 });

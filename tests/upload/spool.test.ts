@@ -11,8 +11,8 @@ import {
   COMPACT_MIN_LINES, JOURNAL_FILE, STALE_CHECK_EVERY, SessionJournal, readSpoolDir, replayJournal, type SpoolItem,
 } from '../../src/main/upload/journal.js';
 import { UploadQueue, readSpool, spoolItemId } from '../../src/main/upload/spool.js';
-import { cleanup, enrolledDevice, makeBundle, openSession, server, serverWithDevice, sessionId, tempDir } from '../server/helpers.js';
-import { FaultProxy } from './faultproxy.js';
+import { cleanup, makeBundle, openSession, server, serverWithDevice, sessionId, tempDir } from '../server/helpers.js';
+import { deviceBehindProxy } from './faultproxy.js';
 
 const CHILD = fileURLToPath(new URL('./spool-child.ts', import.meta.url));
 const children: ChildProcess[] = [];
@@ -165,17 +165,12 @@ describe('journal writer', () => {
 
 describe('resume after a crash', () => {
   it('kill -9 of the uploading process mid-file, plus a torn last line: the next queue resumes from the server offset; bytes identical', async () => {
-    const data = tempDir('srv');
-    const root = tempDir('home');
-    const srv = await server(data);
-    const proxy = new FaultProxy(srv.port, { bytesPerSecond: 1_000_000 });
-    const url = `http://127.0.0.1:${await proxy.listen()}`;
+    const { data, srv, proxy, url, dev, close } = await deviceBehindProxy(1_000_000);
     try {
-      const dev = await enrolledDevice({ ...srv, url }, root);
       const s = openSession(dev.home.sessions);
       const seg = s.closeSegment('screen', 2_500_000);
       const file = join(s.dir, seg.file);
-      const child = spawn(process.execPath, ['--import', 'tsx', CHILD, root, url, s.id, seg.file, file, seg.sha256, String(seg.size), String(128 * 1024)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dev.home.root, url, s.id, seg.file, file, seg.sha256, String(seg.size), String(128 * 1024)], { stdio: ['ignore', 'pipe', 'pipe'] });
       children.push(child);
       let err = '';
       child.stderr!.on('data', (d) => { err += d; });
@@ -208,20 +203,13 @@ describe('resume after a crash', () => {
       expect(after.torn).toBe(false);
       s.log.close();
     } finally {
-      await proxy.close();
-      await srv.close();
-      cleanup(data, root);
+      await close();
     }
   }, 120_000);
 
   it('records of the earlier <id>.json layout (a machine upgraded mid-exam) and a journal full of garbage are resumed', async () => {
-    const data = tempDir('srv');
-    const root = tempDir('home');
-    const srv = await server(data);
-    const proxy = new FaultProxy(srv.port, { bytesPerSecond: 4 * 1024 * 1024 });
-    const url = `http://127.0.0.1:${await proxy.listen()}`;
+    const { data, srv, proxy, url, dev, close } = await deviceBehindProxy(4 * 1024 * 1024);
     try {
-      const dev = await enrolledDevice({ ...srv, url }, root);
       const s = openSession(dev.home.sessions);
       const seg = s.closeSegment('face', 1_500_000);
       const q1 = new UploadQueue({ home: dev.home, client: new ServerClient(url, dev.key), chunkBytes: 128 * 1024 });
@@ -254,9 +242,7 @@ describe('resume after a crash', () => {
       expect(readSpool(dev.home, s.id).map((i) => i.state)).toEqual(['stored', 'stored']);
       s.log.close();
     } finally {
-      await proxy.close();
-      await srv.close();
-      cleanup(data, root);
+      await close();
     }
   }, 120_000);
 });
