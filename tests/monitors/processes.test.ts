@@ -49,10 +49,13 @@ describe('deny-list matching', () => {
 describe('real processes (Linux /proc)', () => {
   let dir: string;
   let anydesk: string;
+  // Not "anydesk" itself: other test files run real sessions at the same time, whose built-in deny list ends any
+  // process by that name on the machine. This name is on no list but the tests' own.
+  const fakeName = `remotedesk${process.pid % 1000}`;
   const started: number[] = [];
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'kuzet-proc-'));
-    anydesk = join(dir, 'anydesk');
+    anydesk = join(dir, fakeName);
     copyFileSync('/bin/sleep', anydesk);
     chmodSync(anydesk, 0o755);
   });
@@ -69,7 +72,7 @@ describe('real processes (Linux /proc)', () => {
   };
   const alive = (pid: number) => { try { return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; } };
   const collect = () => { const ev: { type: string; data: unknown }[] = []; const emit: Emit = (type, data) => { ev.push({ type, data }); }; return { ev, emit }; };
-  const only = [{ name: 'AnyDesk', match: ['anydesk'], paths: [] as string[], category: 'remote' as const, policy: 'flag' as const }];
+  const only = [{ name: 'AnyDesk', match: [fakeName], paths: [] as string[], category: 'remote' as const, policy: 'flag' as const }];
 
   it.skipIf(process.platform !== 'linux')('a copied `sleep` named anydesk is found within one scan interval and flagged once', async () => {
     const c = collect();
@@ -81,7 +84,7 @@ describe('real processes (Linux /proc)', () => {
     const t0 = performance.now();
     while (!c.ev.some((e) => e.type === 'monitor.process.found') && performance.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 20));
     const found = c.ev.find((e) => e.type === 'monitor.process.found')?.data as MonitorEventMap['monitor.process.found'];
-    expect(found).toMatchObject({ pid, name: 'anydesk', exe: anydesk, entry: 'AnyDesk', policy: 'flag', matchedBy: ['name'], phase: 'exam' });
+    expect(found).toMatchObject({ pid, name: fakeName, exe: anydesk, entry: 'AnyDesk', policy: 'flag', matchedBy: ['name'], phase: 'exam' });
     expect(m.scans - scansBefore).toBeLessThanOrEqual(2); // the scan that was due, at most one interval later
     await new Promise((r) => setTimeout(r, 700));
     expect(c.ev.filter((e) => e.type === 'monitor.process.found')).toHaveLength(1);
@@ -107,7 +110,7 @@ describe('real processes (Linux /proc)', () => {
 
   it.skipIf(process.platform !== 'linux')('preflight blocks the exam while a "terminate" entry cannot be ended, in kk/ru/en', async () => {
     const pid = startAnydesk();
-    const cfg = parseMachineConfig({ monitors: { deny: [{ name: 'AnyDesk', match: ['anydesk'], policy: 'terminate', category: 'remote' }] } }).monitors;
+    const cfg = parseMachineConfig({ monitors: { deny: [{ name: 'AnyDesk', match: [fakeName], policy: 'terminate', category: 'remote' }] } }).monitors;
     const refuses = { signal: () => { throw Object.assign(new Error('operation not permitted'), { code: 'EPERM' }); }, alive: async () => true };
     const ev: string[] = [];
     const r = await preflight(cfg, { only: ['process'], sources: { killer: refuses }, emit: (t) => { ev.push(t); } });

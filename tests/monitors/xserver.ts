@@ -1,6 +1,6 @@
 /** Test helper: a private Xvfb + openbox display, and small X windows (xmessage) to focus with xdotool. */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { findOnPath } from '../../src/main/core/ffmpeg.js';
 
 export const X_TOOLS = ['Xvfb', 'openbox', 'xdotool', 'xmessage', 'xprop'];
@@ -20,15 +20,24 @@ export interface XServer {
 
 /** `auth.write(displayNumber)` returns an Xauthority file for Xvfb's -auth (access control on, clients need the cookie). */
 export async function startXServer(opts: { auth?: (displayNumber: number) => string } = {}): Promise<XServer> {
+  // Test files run in parallel, each with its own X server: a display number is ours only once the lock file Xvfb
+  // writes names our Xvfb's pid (two workers can pick the same free number at the same moment; the loser exits).
   let n = 150 + (process.pid % 500);
-  while (existsSync(`/tmp/.X11-unix/X${n}`) || existsSync(`/tmp/.X${n}-lock`)) n++;
-  const display = `:${n}`;
-  const authFile = opts.auth?.(n);
+  let display = '';
+  let authFile: string | undefined;
+  let xvfb: ChildProcess | undefined;
+  for (let attempt = 0; attempt < 20 && !xvfb; attempt++, n++) {
+    while (existsSync(`/tmp/.X11-unix/X${n}`) || existsSync(`/tmp/.X${n}-lock`)) n++;
+    const a = opts.auth?.(n);
+    const p = spawn('Xvfb', [`:${n}`, '-screen', '0', '800x600x24', '-nolisten', 'tcp', ...(a ? ['-auth', a] : [])], { stdio: 'ignore' });
+    for (let i = 0; i < 200 && p.exitCode === null && !existsSync(`/tmp/.X11-unix/X${n}`); i++) await sleep(50);
+    let owner = '';
+    try { owner = readFileSync(`/tmp/.X${n}-lock`, 'utf8').trim(); } catch { /* not there */ }
+    if (p.exitCode === null && owner === String(p.pid)) { xvfb = p; display = `:${n}`; authFile = a; } else p.kill('SIGTERM');
+  }
+  if (!xvfb) throw new Error('Xvfb could not start on a free display');
   const env = { ...process.env, DISPLAY: display, ...(authFile ? { XAUTHORITY: authFile } : {}) };
-  const procs: ChildProcess[] = [];
-  const xvfb = spawn('Xvfb', [display, '-screen', '0', '800x600x24', '-nolisten', 'tcp', ...(authFile ? ['-auth', authFile] : [])], { stdio: 'ignore' });
-  procs.push(xvfb);
-  for (let i = 0; i < 100 && !existsSync(`/tmp/.X11-unix/X${n}`); i++) await sleep(50);
+  const procs: ChildProcess[] = [xvfb];
   const wm = spawn('openbox', [], { env, stdio: 'ignore' });
   procs.push(wm);
   // openbox is ready when it announces _NET_ACTIVE_WINDOW support on the root window (what xdotool windowactivate
