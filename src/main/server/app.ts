@@ -135,19 +135,6 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
     return d;
   }
 
-  /** Parsed device public keys (PEM parsing costs more than the signature check itself). */
-  const devicePublicKeys = new Map<string, ReturnType<typeof publicKeyFromPem>>();
-  function devicePublicKey(d: DeviceRow): ReturnType<typeof publicKeyFromPem> {
-    const k = `${d.keyid}\0${d.public_key_pem}`;
-    let pub = devicePublicKeys.get(k);
-    if (!pub) {
-      pub = publicKeyFromPem(d.public_key_pem);
-      if (devicePublicKeys.size >= 5000) devicePublicKeys.delete(devicePublicKeys.keys().next().value!);
-      devicePublicKeys.set(k, pub);
-    }
-    return pub;
-  }
-
   function authAccount(req: IncomingMessage, roles: ('admin' | 'proctor')[] = ['admin', 'proctor']): AuthedAccount {
     const tok = bearerOf(req);
     if (!tok) throw new ApiError(401, 'AUTH_REQUIRED', 'Log in first (POST /api/v1/login).');
@@ -340,7 +327,7 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
     const d = db.device(st.keyid);
     if (!d) throw new ApiError(401, 'DEVICE_UNENROLLED', `Device key ${st.keyid.slice(0, 16)}… is not enrolled on this server; run \`kuzet enroll --server <url> --token <t>\` with a token from the administrator.`);
     if (d.status === 'revoked') throw new ApiError(403, 'DEVICE_REVOKED', `Device key ${d.keyid.slice(0, 16)}… (machine ${d.machine_id}) was revoked${d.revoked_reason ? `: ${d.revoked_reason}` : ''}; it cannot upload.`);
-    const chk = verifyEnvelope(env, AUTH_PAYLOAD_TYPE, devicePublicKey(d));
+    const chk = verifyEnvelope(env, AUTH_PAYLOAD_TYPE, publicKeyFromPem(d.public_key_pem));
     if (!chk.ok) throw new ApiError(401, 'BAD_SIGNATURE', `The challenge is not signed by the enrolled key of ${d.machine_id}: ${chk.reason}`);
     const c = challenges.get(st.nonce);
     challenges.delete(st.nonce);
@@ -421,7 +408,7 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
       let env: unknown;
       try { env = JSON.parse((await readUpload(sigRow.upload_id)).toString('utf8')); } catch { reasons.push(`${SIGNATURE_FILE} is not valid JSON`); }
       if (env) {
-        const chk = verifyEnvelope(env, MANIFEST_PAYLOAD_TYPE, devicePublicKey(device));
+        const chk = verifyEnvelope(env, MANIFEST_PAYLOAD_TYPE, publicKeyFromPem(device.public_key_pem));
         if (!chk.ok) reasons.push(`bad signature: the manifest is not signed by the enrolled key of ${device.machine_id} (${chk.reason})`);
         else {
           manifestBytes = chk.payload;
@@ -474,9 +461,7 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
     mkdirSync(viewDir, { recursive: true });
     let records: { seq: number; wall: number; type: string; data: unknown }[] = [];
     try {
-      const toPlace = [...chosen].filter(([, r]) => r.state === 'stored');
-      if (store.materializeSync) for (const [path, r] of toPlace) store.materializeSync(r.upload_id, join(viewDir, path));
-      else await inParallel(toPlace, 8, ([path, r]) => store.materialize(r.upload_id, join(viewDir, path)));
+      await inParallel([...chosen].filter(([, r]) => r.state === 'stored'), 8, ([path, r]) => store.materialize(r.upload_id, join(viewDir, path)));
       lap('layout');
       if (manifest) {
         // Every stored row's sha256 was computed by this server from the bytes it stored (on arrival, or by reading

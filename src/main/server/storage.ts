@@ -9,7 +9,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { hashFile, hashStream } from '../core/hash.js';
 import { closeSync, copyFileSync, createReadStream, existsSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync, unlinkSync, writev } from 'node:fs';
-import { copyFile, link, mkdir, open, rename, unlink, writeFile, stat } from 'node:fs/promises';
+import { mkdir, open, rename, writeFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -37,8 +37,6 @@ export interface EvidenceStore {
   read(uploadId: string, range?: { start: number; end: number }): Promise<Readable>;
   /** Places the upload at `dest` (a link where possible). */
   materialize(uploadId: string, dest: string): Promise<void>;
-  /** The same with direct calls, where that is a cheap local link (file store); absent otherwise. */
-  materializeSync?(uploadId: string, dest: string): void;
   /** Moves a bad upload to the quarantine area (so the same id can be uploaded again); returns where it is kept. */
   quarantine(uploadId: string, name: string): Promise<string>;
   /** Whether tus knows this upload (its info record exists). */
@@ -361,25 +359,11 @@ export class FileEvidenceStore implements EvidenceStore {
     return createReadStream(this.localPath(id), range ? { start: range.start, end: range.end } : {});
   }
 
+  /**
+   * A hard link (across filesystems, a copy), made with direct calls: a few metadata calls that, through the thread
+   * pool, queued behind every upload's disk writes on a busy server.
+   */
   async materialize(id: string, dest: string): Promise<void> {
-    // Usually one call: the folder exists and the name is free (the server lays out a fresh folder).
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await link(this.localPath(id), dest);
-        return;
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code ?? '';
-        if (attempt < 2 && code === 'ENOENT' && existsSync(this.localPath(id))) { await mkdir(dirname(dest), { recursive: true }); continue; }
-        if (attempt < 2 && code === 'EEXIST') { await unlink(dest); continue; }
-        if (!['EXDEV', 'EPERM', 'EMLINK'].includes(code)) throw e;
-        await mkdir(dirname(dest), { recursive: true });
-        await copyFile(this.localPath(id), dest);
-        return;
-      }
-    }
-  }
-
-  materializeSync(id: string, dest: string): void {
     for (let attempt = 0; ; attempt++) {
       try {
         linkSync(this.localPath(id), dest);

@@ -189,9 +189,11 @@ export class TusProtocol {
     }
   }
 
-  /** Streams the request body into the store from `offset`; returns the new offset. */
+  /**
+   * Streams the request body into the store from `offset`; returns the new offset. Callers have made sure no other
+   * request writes to this upload (PATCH took it over before reading its offset; a creation has no earlier writer).
+   */
   private async write(req: IncomingMessage, upload: Upload, offset: number): Promise<number> {
-    await this.takeOver(upload.id);
     const size = upload.size ?? 0;
     const declared = bodyLength(req);
     let source: Readable = req;
