@@ -182,9 +182,7 @@ async function streamCopy(segs: Seg[], dir: string, durable = false): Promise<{ 
   const t = performance.now();
   for (const [i, s] of segs.entries()) await pipeline(createReadStream(s.abs), createWriteStream(join(dir, `s${i}`)));
   if (durable) spawnSync('sync', ['-f', dir]);
-  const r = { s: (performance.now() - t) / 1000, cpu: cpuSeconds('self') - c0 };
-  rmSync(dir, { recursive: true });
-  return r;
+  return { s: (performance.now() - t) / 1000, cpu: cpuSeconds('self') - c0 };
 }
 
 /** A minimal HTTP server (its own process) that writes each request body to a file: what HTTP + disk cost here. */
@@ -217,7 +215,6 @@ async function plainHttp(devs: Dev[], dir: string): Promise<{ s: number; cpu: nu
   const s = (performance.now() - t) / 1000;
   const cpu = cpuSeconds(child.pid!) - c0.srv + cpuSeconds('self') - c0.cli;
   await new Promise((r) => { child.once('close', r); child.kill('SIGTERM'); });
-  rmSync(dir, { recursive: true, force: true });
   return { s, cpu };
 }
 
@@ -235,16 +232,18 @@ async function main(): Promise<void> {
 
     // --- baseline: plain disk copies of the same bytes ------------------------------------------------------------
     // The machine is shared: the stream copy is measured before and after the upload and both are reported.
-    const copyDir = join(root, 'copy');
     // Every phase starts with nothing left to write back from the one before (a copy started right after 1.5 GB
-    // was generated measured the disk catching up, not the copy).
+    // was generated measured the disk catching up, not the copy), and no phase deletes anything before a later one
+    // ran: on this machine's ext4 (no journal) a file create right after thousands of deletes scans the recently
+    // freed inodes (0.1–0.4 ms a create instead of ≈ 0.01), so a clean-up between phases slowed the next phase.
+    // Everything is removed with the temp folder at the end.
     settle(root);
-    const before = await streamCopy(segs, copyDir);
-    mkdirSync(copyDir);
+    const before = await streamCopy(segs, join(root, 'copy-before'));
+    const kernelDir = join(root, 'copy-kernel');
+    mkdirSync(kernelDir);
     let t = performance.now();
-    for (const [i, s] of segs.entries()) await copyFile(s.abs, join(copyDir, `k${i}`));
+    for (const [i, s] of segs.entries()) await copyFile(s.abs, join(kernelDir, `k${i}`));
     const kernelCopyS = (performance.now() - t) / 1000;
-    rmSync(copyDir, { recursive: true });
     const kernelCopyRate = segBytes / kernelCopyS;
 
     // --- reference: plain HTTP PUTs of the same files to a minimal server (no tus, auth, hashing, index) -----------
@@ -279,13 +278,6 @@ async function main(): Promise<void> {
     const sysUsed = { srv: sysSeconds(srv.pid) - sys0.srv, cli: sysSeconds('self') - sys0.cli };
     const threads = { srv: threadDiff(thr0.srv, threadCpu(srv.pid)), cli: threadDiff(thr0.cli, threadCpu('self')) };
     if (process.env.BENCH_DEBUG) console.log(`upload phase end hrtime_us ${process.hrtime.bigint() / 1000n}`);
-    settle(root);
-    const after = await streamCopy(segs, copyDir);
-    const durableCopy = await streamCopy(segs, copyDir, true);
-    const streamCopyS = (before.s + after.s) / 2;
-    const streamCopyRate = segBytes / streamCopyS;
-    clearInterval(sampler);
-    const hwm = peakRss(srv.pid).hwm;
     const delivered = receipts.reduce((a, r) => a + r.payload.totalBytes, 0);
     const uploadRate = delivered / allS;
 
@@ -321,7 +313,16 @@ async function main(): Promise<void> {
     t = performance.now();
     const r30 = await uploadBundle(exam.dir, srv.url, { home: exam.home, upload: { ...UPLOAD, keepDaysAfterReceipt: -1 } });
     const endToReceiptS = (performance.now() - t) / 1000;
+    clearInterval(sampler);
+    const hwm = peakRss(srv.pid).hwm;
     await srv.stop();
+
+    // --- baseline again, after the upload, with the server stopped (its background flush would land in the copy) ---
+    settle(root);
+    const after = await streamCopy(segs, join(root, 'copy-after'));
+    const durableCopy = await streamCopy(segs, join(root, 'copy-durable'), true);
+    const streamCopyS = (before.s + after.s) / 2;
+    const streamCopyRate = segBytes / streamCopyS;
 
     // --- report -----------------------------------------------------------------------------------------------
     console.log('');
