@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { cpSync, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { listFiles } from '../../src/main/evidence/hash.js';
-import { checkReceipt } from '../../src/main/server/protocol.js';
+import { INLINE_FILE_MAX, checkReceipt } from '../../src/main/server/protocol.js';
 import type { EvidenceServer } from '../../src/main/server/app.js';
 import { uploadBundle, receiptPathFor } from '../../src/main/upload/bundle.js';
 import { loadEnrolment } from '../../src/main/upload/client.js';
@@ -35,9 +35,13 @@ describe('delivery through resets, stalls, truncated responses and server restar
       devices.push(await enrolledDevice({ ...srv, url: viaProxy }, root, { machineId: `lab1-pc${i}` }));
     }
     const jobs: { dev: Device; id: string; dir: string; copy: string }[] = [];
+    // One segment of each bundle is over the inline limit, so it goes through tus in several chunks (resumed after
+    // each fault); the other files travel inside the completion request, which is retried as a whole.
+    let n = 0;
+    const segBytes = () => (n++ % 4 === 0 ? INLINE_FILE_MAX + 10_000 + Math.floor(Math.random() * 30_000) : 10_000 + Math.floor(Math.random() * 50_000));
     for (let k = 0; k < 50; k++) {
       const dev = devices[k % devices.length]!;
-      const b = await makeBundle(dev.home.bundles, dev.key, { sources: ['face', 'room'], segments: 2, segBytes: () => 10_000 + Math.floor(Math.random() * 50_000) });
+      const b = await makeBundle(dev.home.bundles, dev.key, { sources: ['face', 'room'], segments: 2, segBytes });
       const copy = join(pristine, b.id);
       cpSync(b.dir, copy, { recursive: true });
       jobs.push({ dev, id: b.id, dir: b.dir, copy });

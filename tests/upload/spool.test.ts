@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { ensureHome } from '../../src/main/core/home.js';
 import { uploadBundle } from '../../src/main/upload/bundle.js';
 import { ServerClient } from '../../src/main/upload/client.js';
+import { INLINE_FILE_MAX } from '../../src/main/server/protocol.js';
 import {
   COMPACT_MIN_LINES, JOURNAL_FILE, STALE_CHECK_EVERY, SessionJournal, readSpoolDir, replayJournal, type SpoolItem,
 } from '../../src/main/upload/journal.js';
@@ -251,7 +252,8 @@ describe('forgetting a session', () => {
   const t = serverWithDevice();
 
   it('the journal stays until the signed receipt, then the session folder leaves the spool', async () => {
-    const b = await makeBundle(t.dev.home.bundles, t.dev.key, { sources: ['face'], segments: 2 });
+    // Segments over the inline limit go through the queue (small files travel inside the completion).
+    const b = await makeBundle(t.dev.home.bundles, t.dev.key, { sources: ['face'], segments: 2, segBytes: INLINE_FILE_MAX + 1000 });
     const q = new UploadQueue({ home: t.dev.home, client: new ServerClient(t.srv.url, t.dev.key) });
     let journalAtReceipt = false;
     const origForget = q.forgetSession.bind(q);

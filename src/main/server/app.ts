@@ -21,8 +21,9 @@ import { MANIFEST_FILE, MANIFEST_PAYLOAD_TYPE, PUBLIC_KEY_FILE, SIGNATURE_FILE, 
 import { ServerDb, type DeviceRow, type FileRow, type SessionRow } from './db.js';
 import { ApiError, bearerOf, clientIp, contentTypeOf, parseRange, readJsonBody, sendJson } from './http.js';
 import {
-  API_PREFIX, AUTH_PAYLOAD_TYPE, ENROL_PAYLOAD_TYPE, PROTOCOL_VERSION, RECEIPT_PAYLOAD_TYPE, TUS_PATH, checkBundlePath, isSafeSessionId,
-  isSha256Hex, uploadIdFor, type AuthStatement, type EnrolStatement, type Receipt, type ReceiptPayload,
+  API_PREFIX, AUTH_PAYLOAD_TYPE, COMPLETE_BODY_MAX, ENROL_PAYLOAD_TYPE, INLINE_FILE_MAX, INLINE_TOTAL_MAX, PROTOCOL_VERSION, RECEIPT_PAYLOAD_TYPE,
+  TUS_PATH, checkBundlePath, isSafeSessionId, isSha256Hex, uploadIdFor, type AuthStatement, type EnrolStatement, type InlineFile, type Receipt,
+  type ReceiptPayload,
 } from './protocol.js';
 import { DUMMY_PASSWORD_HASH, hashPassword, newSecret, secretHash, verifyPassword } from './secrets.js';
 import { loadS3Support, openStore, removeDirQuietly, type EvidenceStore } from './storage.js';
@@ -366,6 +367,32 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
     return { session: sid, status: sess?.status ?? 'unknown', files: out };
   }
 
+  /**
+   * The small files a completion carries (protocol.ts, INLINE_FILE_MAX): each is stored exactly as a tus upload of
+   * the same bytes would be, before the completion looks at the session. Returns how many were taken.
+   */
+  async function ingestInline(req: IncomingMessage, sid: string, device: DeviceRow, body: unknown): Promise<number> {
+    const files = (body as { files?: unknown } | null)?.files;
+    if (files === undefined) return 0;
+    if (!Array.isArray(files) || files.length > 64) throw new ApiError(400, 'BAD_REQUEST', 'files must be a list of at most 64 {path, sha256, size, data} (data in base64).');
+    if (!isSafeSessionId(sid)) throw new ApiError(400, 'BAD_SESSION_ID', `"${sid}" is not a valid session id.`);
+    const decoded: { path: string; sha256: string; bytes: Buffer }[] = [];
+    let total = 0;
+    for (const f of files as Partial<InlineFile>[]) {
+      const path = typeof f?.path === 'string' ? f.path : '';
+      if (typeof f?.data !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(f.data)) throw new ApiError(400, 'BAD_INLINE_FILE', `Inline file ${JSON.stringify(path).slice(0, 120)}: data must be base64.`);
+      const bytes = Buffer.from(f.data, 'base64');
+      if (bytes.length !== f.size) throw new ApiError(400, 'BAD_INLINE_FILE', `Inline file ${JSON.stringify(path).slice(0, 120)}: ${bytes.length} bytes arrived, ${String(f.size)} declared.`);
+      if (bytes.length > INLINE_FILE_MAX) throw new ApiError(413, 'INLINE_TOO_LARGE', `Inline file ${JSON.stringify(path).slice(0, 120)} is ${bytes.length} bytes; files over ${INLINE_FILE_MAX} bytes go through the upload endpoint.`);
+      total += bytes.length;
+      if (total > INLINE_TOTAL_MAX) throw new ApiError(413, 'INLINE_TOO_LARGE', `The inline files add up to more than ${INLINE_TOTAL_MAX} bytes; send the bigger ones through the upload endpoint.`);
+      decoded.push({ path, sha256: String(f.sha256), bytes });
+    }
+    deviceOfReq.set(req, device);
+    for (const f of decoded) await tus.ingest(req, { session: sid, path: f.path, sha256: f.sha256 }, f.bytes);
+    return decoded.length;
+  }
+
   type CompleteResult = { status: 'verified'; receipt: Receipt } | { status: 'quarantined'; reasons: string[]; warnings: string[] };
 
   async function readUpload(id: string): Promise<Buffer> {
@@ -628,10 +655,11 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
       const device = authDevice(req);
       const sid = seg[1]!;
       if (seg[2] === 'status') return sendJson(res, 200, await fileStatus(sid, device, await readJsonBody(req, 32 * 1024 * 1024)));
+      const inline = await ingestInline(req, sid, device, await readJsonBody(req, COMPLETE_BODY_MAX));
       const r = await complete(sid, device);
       return sendJson(res, r.status === 'verified' ? 200 : 422, r.status === 'verified'
-        ? r
-        : { ...r, error: { code: 'QUARANTINED', message: `Session ${sid} failed verification and is quarantined on the server: ${r.reasons[0]}` } });
+        ? { ...r, inline }
+        : { ...r, inline, error: { code: 'QUARANTINED', message: `Session ${sid} failed verification and is quarantined on the server: ${r.reasons[0]}` } });
     }
 
     // Review endpoints (proctor/admin); every read of evidence is audited.

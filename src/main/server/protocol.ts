@@ -58,6 +58,24 @@ export function encodeMetadata(meta: Record<string, string>): string {
   return Object.entries(meta).map(([k, v]) => `${k} ${Buffer.from(v, 'utf8').toString('base64')}`).join(',');
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Completion with the small files inline
+
+/**
+ * `POST /sessions/<id>/complete` may carry the bundle's small files that the server does not hold yet (the log,
+ * session.json, the manifest, its signature, the device key): `{files: [{path, sha256, size, data}]}`, data in
+ * base64. The server stores each exactly as a tus upload of the same bytes (same id, checks, limits and hashing;
+ * an unfinished upload of them is resumed), then completes, and answers with `inline: <files taken>`. One request
+ * instead of one upload per file and then the completion; bigger files still go through tus first.
+ */
+export const INLINE_FILE_MAX = 256 * 1024;
+/** Decoded bytes of all inline files of one completion. */
+export const INLINE_TOTAL_MAX = 1024 * 1024;
+/** The completion's JSON body limit: base64 of INLINE_TOTAL_MAX plus names and hashes. */
+export const COMPLETE_BODY_MAX = Math.ceil((INLINE_TOTAL_MAX * 4) / 3) + 64 * 1024;
+
+export interface InlineFile { path: string; sha256: string; size: number; data: string }
+
 /** Files the bundle has besides those the manifest lists. */
 export const BUNDLE_SELF_FILES = [MANIFEST_FILE, SIGNATURE_FILE, PUBLIC_KEY_FILE] as const;
 

@@ -14,7 +14,7 @@
  * Termination (DELETE) and reading back (GET) are refused by the caller before a request gets here.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { ERRORS, Upload, type DataStore } from '@tus/utils';
 import { ApiError } from './http.js';
 
@@ -128,6 +128,49 @@ export class TusProtocol {
     }
     res.writeHead(201, { ...headers, 'Content-Length': 0 });
     res.end();
+  }
+
+  /**
+   * A whole file that arrived inside another request (the completion carries a bundle's small files): the same
+   * naming, checks, storage and finishing as a creation-with-upload of those bytes. An upload of them that already
+   * exists is resumed from its offset (an earlier request stopped half-way), one already stored is left as it is.
+   * `req` is the carrying request (the hooks read the device from it); throws ApiError like a creation would.
+   */
+  async ingest(req: IncomingMessage, metadata: Record<string, string>, bytes: Buffer): Promise<void> {
+    const length = bytes.length;
+    const id = this.opts.hooks.name(req, metadata, length);
+    if (length > this.opts.maxSize) {
+      throw new ApiError(413, 'FILE_TOO_LARGE', `This upload is ${length} bytes; this server accepts at most ${this.opts.maxSize} bytes a file.`);
+    }
+    const upload = new Upload({ id, size: length, offset: 0, metadata, creation_date: new Date().toISOString() });
+    try {
+      await this.opts.hooks.beforeCreate(req, upload);
+      await this.opts.store.create(upload);
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status !== 409) throw e;
+      if (e.code === 'ALREADY_STORED') return;
+      if (e.code !== 'UPLOAD_EXISTS') throw e;
+      await this.takeOver(id);
+      upload.offset = (await this.lookup(id)).offset;
+      if (upload.offset > length) throw new ApiError(409, 'OFFSET_CONFLICT', `The upload is at byte ${upload.offset}, past the ${length} bytes sent.`);
+    }
+    if (upload.offset < length) {
+      const p = this.opts.store.write(Readable.from([bytes.subarray(upload.offset)]), id, upload.offset);
+      const entry = { req, done: p };
+      this.writing.set(id, entry);
+      try {
+        upload.offset = await p;
+      } catch (e) {
+        if (e === ERRORS.FILE_WRITE_ERROR || (e as { status_code?: number })?.status_code !== undefined) {
+          throw new ApiError(500, 'WRITE_FAILED', `${metadata.path ?? id} could not be stored; send the completion again.`);
+        }
+        throw e;
+      } finally {
+        if (this.writing.get(id) === entry) this.writing.delete(id);
+      }
+    }
+    if (upload.offset !== length) throw new ApiError(500, 'WRITE_FAILED', `${metadata.path ?? id}: ${upload.offset} of ${length} bytes stored; send the completion again.`);
+    await this.opts.hooks.finished(req, upload);
   }
 
   private async head(res: ServerResponse, id: string): Promise<void> {

@@ -14,7 +14,7 @@ import { loadKeyPair } from '../core/keys.js';
 import { writeFileDurable } from '../evidence/seal.js';
 import { MANIFEST_FILE, PUBLIC_KEY_FILE, SIGNATURE_FILE, type Manifest } from '../evidence/format.js';
 import { hashFile } from '../evidence/hash.js';
-import { checkReceipt, checkBundlePath, type Receipt, type ReceiptFile, type ReceiptPayload } from '../server/protocol.js';
+import { INLINE_FILE_MAX, INLINE_TOTAL_MAX, checkReceipt, checkBundlePath, type InlineFile, type Receipt, type ReceiptFile, type ReceiptPayload } from '../server/protocol.js';
 import { ServerClient, loadEnrolment, normalizeServerUrl, type Enrolment } from './client.js';
 import { UploadQueue, type UploadProgress } from './spool.js';
 
@@ -77,8 +77,8 @@ export async function bundleFiles(dir: string): Promise<{ manifest: Manifest; ma
 const SMALL_FILE = 1 << 20;
 let smallBuf: Buffer | null = null;
 
-/** SHA-256 and size of a local file, or null when it does not exist. */
-async function hashLocal(path: string): Promise<{ sha256: string; size: number } | null> {
+/** SHA-256 and size of a local file, or null when it does not exist. With `keep`, a small file's bytes come too. */
+async function hashLocal(path: string, keep = false): Promise<{ sha256: string; size: number; bytes?: Buffer } | null> {
   let fd: number;
   try { fd = openSync(path, 'r'); } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
@@ -95,7 +95,8 @@ async function hashLocal(path: string): Promise<{ sha256: string; size: number }
       got += n;
       if (got > SMALL_FILE) { return await hashFile(path); } // it grew while being read: hash it as a stream
     }
-    return { sha256: createHash('sha256').update(smallBuf.subarray(0, got)).digest('hex'), size: got };
+    const data = smallBuf.subarray(0, got);
+    return { sha256: createHash('sha256').update(data).digest('hex'), size: got, ...(keep ? { bytes: Buffer.from(data) } : {}) };
   } finally {
     closeSync(fd);
   }
@@ -118,7 +119,15 @@ export async function uploadBundle(dir: string, serverUrl: string, opts: UploadB
     home, client: new ServerClient(server, key, { stallMs: cfg.stallMs }),
     concurrency: cfg.concurrency, chunkBytes: cfg.chunkBytes, retryMinMs: cfg.retryMinMs, retryMaxMs: cfg.retryMaxMs,
   });
-  const onProgress = (p: UploadProgress) => opts.onProgress?.({ ...queue.progress(sid), retrying: p.retrying });
+  // Progress counts the files sent inline with the completion too (done once the server answered).
+  const inline: (InlineFile & { file: string })[] = [];
+  let inlineBytes = 0;
+  let inlineDone = false;
+  const withInline = (p: UploadProgress): UploadProgress => ({
+    ...p, bytesTotal: p.bytesTotal + inlineBytes, filesTotal: p.filesTotal + inline.length,
+    ...(inlineDone ? { bytesDone: p.bytesDone + inlineBytes, filesDone: p.filesDone + inline.length } : {}),
+  });
+  const onProgress = (p: UploadProgress) => opts.onProgress?.(withInline({ ...queue.progress(sid), retrying: p.retrying }));
   const onRetry = (item: { path: string }, why: string, delay: number) => opts.onRetry?.(`${item.path}: ${why}`, delay);
   queue.on('progress', onProgress);
   queue.on('retry', onRetry);
@@ -128,30 +137,58 @@ export async function uploadBundle(dir: string, serverUrl: string, opts: UploadB
     // Files the server already confirmed (live upload) are not read again. Every other file is hashed now and sent
     // as it is: a file that no longer matches the manifest still goes to the server, which quarantines the bundle
     // with the reason, so nothing is silently dropped on either side.
-    const confirmed = new Set(queue.items(sid).filter((i) => i.state === 'stored').map((i) => `${i.path}\0${i.sha256}\0${i.size}`));
-    for (const [i, f] of files.entries()) {
+    const known = queue.items(sid);
+    const confirmed = new Set(known.filter((i) => i.state === 'stored').map((i) => `${i.path}\0${i.sha256}\0${i.size}`));
+    const queued = new Set(known.filter((i) => i.state !== 'stored').map((i) => i.path));
+    // Small files the server does not hold yet (the log, session.json, manifest, signature, key) travel inside the
+    // completion request (protocol.ts: INLINE_FILE_MAX): one request at the end instead of one upload each first.
+    for (const f of files) {
       const local = join(absDir, f.path);
       if (confirmed.has(`${f.path}\0${f.sha256}\0${f.size}`)) { queue.enqueue({ session: sid, path: f.path, file: local, sha256: f.sha256, size: f.size }); continue; }
-      // The manifest, its signature and the key (listed after the manifest's files) were hashed just above.
-      const h = i >= manifest.files.length ? f : await hashLocal(local);
+      // Hashed again as read now: what is sent is exactly what was hashed.
+      const small = f.size <= INLINE_FILE_MAX && !queued.has(f.path);
+      const h = await hashLocal(local, small);
       if (!h) { opts.onWarning?.(`${f.path} is listed in the manifest but missing locally; the server will record it as missing`); continue; }
       if (h.sha256 !== f.sha256 || h.size !== f.size) opts.onWarning?.(`${f.path} differs from the manifest; it is uploaded as it is and the server will quarantine the bundle`);
+      if (h.bytes && h.size <= INLINE_FILE_MAX && inlineBytes + h.size <= INLINE_TOTAL_MAX) {
+        inline.push({ path: f.path, sha256: h.sha256, size: h.size, data: h.bytes.toString('base64'), file: local });
+        inlineBytes += h.size;
+        continue;
+      }
       queue.enqueue({ session: sid, path: f.path, file: local, sha256: h.sha256, size: h.size });
     }
     queue.start();
     await queue.drain(sid, opts.signal);
-    opts.onProgress?.(queue.progress(sid));
+    opts.onProgress?.(withInline(queue.progress(sid)));
     const client = queue.client;
-    let res: Awaited<ReturnType<ServerClient['complete']>> | undefined;
-    for (let attempt = 0; ; attempt++) {
-      try { res = await client.complete(sid, opts.signal); break; } catch (e) {
-        const { isTransient } = await import('./client.js');
-        if (!isTransient(e) || opts.signal?.aborted) throw e;
-        const delay = Math.min(cfg.retryMaxMs ?? 30000, (cfg.retryMinMs ?? 500) * 2 ** Math.min(attempt, 10));
-        opts.onRetry?.(`completion: ${(e as Error).message}`, delay);
-        await new Promise((r) => setTimeout(r, delay));
+    const completeWithRetry = async (withFiles: InlineFile[]) => {
+      for (let attempt = 0; ; attempt++) {
+        try { return await client.complete(sid, opts.signal, withFiles); } catch (e) {
+          const { isTransient, ServerRefusal } = await import('./client.js');
+          // Nothing received although files came along: a server that does not take inline files (see below).
+          if (withFiles.length && e instanceof ServerRefusal && e.code === 'SESSION_UNKNOWN') return null;
+          if (withFiles.length && e instanceof ServerRefusal && !e.transient) {
+            // Refused while it stored the inline files: the same error an upload of them would have given.
+            throw new KuzetError('UPLOAD_REJECTED', e.message, { code: e.code, status: e.status });
+          }
+          if (!isTransient(e) || opts.signal?.aborted) throw e;
+          const delay = Math.min(cfg.retryMaxMs ?? 30000, (cfg.retryMinMs ?? 500) * 2 ** Math.min(attempt, 10));
+          opts.onRetry?.(`completion: ${(e as Error).message}`, delay);
+          await new Promise((r) => setTimeout(r, delay));
+        }
       }
+    };
+    let res = await completeWithRetry(inline.map(({ file: _f, ...rest }) => rest));
+    if (inline.length && (res === null || res.inline === undefined)) {
+      // A server that does not take inline files: upload them, then ask again.
+      for (const f of inline.splice(0)) queue.enqueue({ session: sid, path: f.path, file: f.file, sha256: f.sha256, size: f.size });
+      inlineBytes = 0;
+      await queue.drain(sid, opts.signal);
+      res = await completeWithRetry([]);
     }
+    if (!res) throw new KuzetError('SESSION_UNKNOWN', `The server has received nothing for session ${sid}.`);
+    inlineDone = true;
+    opts.onProgress?.(withInline(queue.progress(sid)));
     if (res.status !== 'verified') {
       throw new KuzetError('QUARANTINED', `The server refused to receipt session ${sid}; it keeps the upload quarantined:\n  - ${res.reasons.join('\n  - ')}`, { reasons: res.reasons });
     }

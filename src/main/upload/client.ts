@@ -13,7 +13,7 @@ import { signEnvelope, type KeyPair } from '../core/keys.js';
 import { writeFileDurable } from '../evidence/seal.js';
 import {
   API_PREFIX, AUTH_PAYLOAD_TYPE, ENROL_PAYLOAD_TYPE, TUS_PATH, encodeMetadata, uploadIdFor,
-  type ApiErrorBody, type AuthStatement, type EnrolStatement, type Receipt,
+  type ApiErrorBody, type AuthStatement, type EnrolStatement, type InlineFile, type Receipt,
 } from '../server/protocol.js';
 import { NetworkError, jsonOf, request, type HttpResponse } from './http.js';
 
@@ -219,11 +219,18 @@ export class ServerClient {
     return data.files;
   }
 
-  async complete(session: string, signal?: AbortSignal): Promise<{ status: 'verified'; receipt: Receipt } | { status: 'quarantined'; reasons: string[]; warnings: string[] }> {
-    const { data } = await this.json<{ status: 'verified'; receipt: Receipt } | { status: 'quarantined'; reasons: string[]; warnings: string[] }>('POST', `/sessions/${encodeURIComponent(session)}/complete`, {}, true, 'bundle completion', signal);
+  /**
+   * Asks the server to verify the session and sign its receipt. `inline` files (small, see protocol.ts) travel in
+   * the same request; `inline` in the answer is how many the server took (absent: a server that does not take
+   * inline files, so they still have to be uploaded).
+   */
+  async complete(session: string, signal?: AbortSignal, inline: InlineFile[] = []): Promise<CompleteAnswer> {
+    const { data } = await this.json<CompleteAnswer>('POST', `/sessions/${encodeURIComponent(session)}/complete`, inline.length ? { files: inline } : {}, true, 'bundle completion', signal);
     return data;
   }
 }
+
+export type CompleteAnswer = ({ status: 'verified'; receipt: Receipt } | { status: 'quarantined'; reasons: string[]; warnings: string[] }) & { inline?: number };
 
 type HttpRequestBody = Buffer | { file: string; start: number; end: number } | undefined;
 
