@@ -20,7 +20,7 @@
  * BENCH_KEEP=1 keeps the temp folder. Diagnostics: BENCH_SPLIT=<n>, BENCH_DEBUG=1, BENCH_PROF=<dir>, BENCH_TIDS=1.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -164,6 +164,23 @@ async function liveUpload(url: string, dev: Dev, segs: Seg[]): Promise<void> {
 
 const mb = (n: number) => (n / 1024 / 1024).toFixed(1);
 
+/**
+ * Empties every file under `dir` (truncate to 0, keeping the files): frees a finished phase's page cache and disk
+ * blocks without deleting anything. Two effects of this VM made the phases unequal otherwise:
+ * - deleting thousands of files makes every file create in the next minutes slow (ext4 without a journal scans the
+ *   recently freed inodes: perf shows recently_deleted/find_inode_bit; 0.1–0.4 ms a create instead of ≈ 0.01 ms);
+ * - writing into memory the guest has not used lately is slow (the kernel's copy into the page cache took 20× longer
+ *   in a copy that ran after 3 GB had been written than in one that ran first), so a phase that came after others
+ *   that kept their output paid for their memory.
+ * With every phase's output emptied before the next phase, each one writes into just-freed memory and creates files
+ * in a directory tree with no recent deletes.
+ */
+function empty(dir: string): void {
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) truncateSync(join(e.parentPath, e.name), 0);
+  }
+}
+
 /** Writes back everything dirty on the bench's filesystem, so the next phase does not pay for the previous one. */
 function settle(dir: string): void {
   spawnSync('sync', ['-f', dir]);
@@ -233,22 +250,23 @@ async function main(): Promise<void> {
     // --- baseline: plain disk copies of the same bytes ------------------------------------------------------------
     // The machine is shared: the stream copy is measured before and after the upload and both are reported.
     // Every phase starts with nothing left to write back from the one before (a copy started right after 1.5 GB
-    // was generated measured the disk catching up, not the copy), and no phase deletes anything before a later one
-    // ran: on this machine's ext4 (no journal) a file create right after thousands of deletes scans the recently
-    // freed inodes (0.1–0.4 ms a create instead of ≈ 0.01), so a clean-up between phases slowed the next phase.
-    // Everything is removed with the temp folder at the end.
+    // was generated measured the disk catching up, not the copy), and with the output of the phases before it
+    // emptied, not deleted (see empty()). Everything is removed with the temp folder at the end.
     settle(root);
     const before = await streamCopy(segs, join(root, 'copy-before'));
+    empty(join(root, 'copy-before'));
     const kernelDir = join(root, 'copy-kernel');
     mkdirSync(kernelDir);
     let t = performance.now();
     for (const [i, s] of segs.entries()) await copyFile(s.abs, join(kernelDir, `k${i}`));
     const kernelCopyS = (performance.now() - t) / 1000;
+    empty(kernelDir);
     const kernelCopyRate = segBytes / kernelCopyS;
 
     // --- reference: plain HTTP PUTs of the same files to a minimal server (no tus, auth, hashing, index) -----------
     settle(root);
     const ceiling = await plainHttp(devs, join(root, 'plain'));
+    empty(join(root, 'plain'));
 
     // --- 100 devices at once ----------------------------------------------------------------------------------
     const data = join(root, 'server');
@@ -316,10 +334,12 @@ async function main(): Promise<void> {
     clearInterval(sampler);
     const hwm = peakRss(srv.pid).hwm;
     await srv.stop();
+    empty(data); // the server's copies (the receipts were checked): the copy below writes into freed memory, as the upload did
 
     // --- baseline again, after the upload, with the server stopped (its background flush would land in the copy) ---
     settle(root);
     const after = await streamCopy(segs, join(root, 'copy-after'));
+    empty(join(root, 'copy-after'));
     const durableCopy = await streamCopy(segs, join(root, 'copy-durable'), true);
     const streamCopyS = (before.s + after.s) / 2;
     const streamCopyRate = segBytes / streamCopyS;
