@@ -69,8 +69,8 @@ export function encodeMetadata(meta: Record<string, string>): string {
  * instead of one upload per file and then the completion; bigger files still go through tus first.
  */
 export const INLINE_FILE_MAX = 256 * 1024;
-/** Decoded bytes of all inline files of one completion. */
-export const INLINE_TOTAL_MAX = 1024 * 1024;
+/** Decoded bytes of all inline files of one completion (bounds what 100 completions arriving together hold in memory). */
+export const INLINE_TOTAL_MAX = 512 * 1024;
 /** The completion's JSON body limit: base64 of INLINE_TOTAL_MAX plus names and hashes. */
 export const COMPLETE_BODY_MAX = Math.ceil((INLINE_TOTAL_MAX * 4) / 3) + 64 * 1024;
 
