@@ -296,6 +296,8 @@ async function main(): Promise<void> {
     const sysUsed = { srv: sysSeconds(srv.pid) - sys0.srv, cli: sysSeconds('self') - sys0.cli };
     const threads = { srv: threadDiff(thr0.srv, threadCpu(srv.pid)), cli: threadDiff(thr0.cli, threadCpu('self')) };
     if (process.env.BENCH_DEBUG) console.log(`upload phase end hrtime_us ${process.hrtime.bigint() / 1000n}`);
+    clearInterval(sampler);
+    const hwm = peakRss(srv.pid).hwm; // the peak of the 100 devices' phase (before the 30-minute session below)
     const delivered = receipts.reduce((a, r) => a + r.payload.totalBytes, 0);
     const uploadRate = delivered / allS;
 
@@ -331,8 +333,6 @@ async function main(): Promise<void> {
     t = performance.now();
     const r30 = await uploadBundle(exam.dir, srv.url, { home: exam.home, upload: { ...UPLOAD, keepDaysAfterReceipt: -1 } });
     const endToReceiptS = (performance.now() - t) / 1000;
-    clearInterval(sampler);
-    const hwm = peakRss(srv.pid).hwm;
     await srv.stop();
     empty(data); // the server's copies (the receipts were checked): the copy below writes into freed memory, as the upload did
 
