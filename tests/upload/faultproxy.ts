@@ -4,7 +4,10 @@
  * drawn from a seeded generator so a failing run can be replayed. Bounded: it only ever connects to 127.0.0.1.
  */
 import net from 'node:net';
-import { cleanup, enrolledDevice, server, tempDir } from '../server/helpers.js';
+import { join } from 'node:path';
+import { ServerClient } from '../../src/main/upload/client.js';
+import { UploadQueue } from '../../src/main/upload/spool.js';
+import { cleanup, enrolledDevice, openSession, server, tempDir, type Device } from '../server/helpers.js';
 
 export interface FaultRates {
   /** Per request chunk (client → server): reset both sides. */
@@ -140,4 +143,19 @@ export async function deviceBehindProxy(bytesPerSecond: number) {
     await close();
     throw e;
   }
+}
+
+/**
+ * Queues one new 1.5 MB segment of `source`, lets more than 500 kB of it go out (through a slow proxy), then stops
+ * the queue: an upload cut off mid-file as by a crash (the request in flight is dropped, nothing else is said).
+ */
+export async function cutOffMidUpload(dev: Device, url: string, source: string) {
+  const s = openSession(dev.home.sessions);
+  const seg = s.closeSegment(source, 1_500_000);
+  const q1 = new UploadQueue({ home: dev.home, client: new ServerClient(url, dev.key), chunkBytes: 128 * 1024 });
+  q1.enqueue({ session: s.id, path: seg.file, file: join(s.dir, seg.file), sha256: seg.sha256, size: seg.size });
+  q1.start();
+  await new Promise<void>((resolve) => q1.on('progress', (p) => { if (p.bytesDone > 500_000) resolve(); }));
+  await q1.stop();
+  return { s, seg, q1 };
 }

@@ -12,8 +12,8 @@ import { uploadBundle } from '../../src/main/upload/bundle.js';
 import { liveUploadStep, type LiveUploadService } from '../../src/main/upload/live.js';
 import { ServerClient } from '../../src/main/upload/client.js';
 import { UploadQueue, readSpool } from '../../src/main/upload/spool.js';
-import { serverWithDevice, openSession } from '../server/helpers.js';
-import { deviceBehindProxy } from './faultproxy.js';
+import { serverWithDevice } from '../server/helpers.js';
+import { cutOffMidUpload, deviceBehindProxy } from './faultproxy.js';
 
 /** Stands in for the recorder: closes a segment every `everyMs` and announces it as segment.closed. */
 function syntheticSegments(everyMs: number, bytes: number): Step<SessionContext> {
@@ -92,13 +92,7 @@ describe('the upload queue survives a crash and resumes from the last acknowledg
   it('a new queue (new process) resumes the half-sent file instead of starting over', async () => {
     const { data, srv, proxy, url, dev, close } = await deviceBehindProxy(4 * 1024 * 1024);
     try {
-      const s = openSession(dev.home.sessions);
-      const seg = s.closeSegment('screen', 1_500_000);
-      const q1 = new UploadQueue({ home: dev.home, client: new ServerClient(url, dev.key), chunkBytes: 128 * 1024 });
-      q1.enqueue({ session: s.id, path: seg.file, file: join(s.dir, seg.file), sha256: seg.sha256, size: seg.size });
-      q1.start();
-      await new Promise<void>((resolve) => q1.on('progress', (p) => { if (p.bytesDone > 500_000) resolve(); }));
-      await q1.stop(); // the "crash": in-flight request cut, nothing else said to the server
+      const { s, seg, q1 } = await cutOffMidUpload(dev, url, 'screen'); // the "crash"
       const rec = q1.items(s.id)[0]!;
       expect(rec.state).toBe('pending');
       expect(rec.uploadUrl).toMatch(/\/files\/[0-9a-f]{40}$/);

@@ -13,7 +13,7 @@ import {
 } from '../../src/main/upload/journal.js';
 import { UploadQueue, readSpool, spoolItemId } from '../../src/main/upload/spool.js';
 import { cleanup, makeBundle, openSession, server, serverWithDevice, sessionId, tempDir } from '../server/helpers.js';
-import { deviceBehindProxy } from './faultproxy.js';
+import { cutOffMidUpload, deviceBehindProxy } from './faultproxy.js';
 
 const CHILD = fileURLToPath(new URL('./spool-child.ts', import.meta.url));
 const children: ChildProcess[] = [];
@@ -211,13 +211,7 @@ describe('resume after a crash', () => {
   it('records of the earlier <id>.json layout (a machine upgraded mid-exam) and a journal full of garbage are resumed', async () => {
     const { data, srv, proxy, url, dev, close } = await deviceBehindProxy(4 * 1024 * 1024);
     try {
-      const s = openSession(dev.home.sessions);
-      const seg = s.closeSegment('face', 1_500_000);
-      const q1 = new UploadQueue({ home: dev.home, client: new ServerClient(url, dev.key), chunkBytes: 128 * 1024 });
-      q1.enqueue({ session: s.id, path: seg.file, file: join(s.dir, seg.file), sha256: seg.sha256, size: seg.size });
-      q1.start();
-      await new Promise<void>((resolve) => q1.on('progress', (p) => { if (p.bytesDone > 500_000) resolve(); }));
-      await q1.stop();
+      const { s, seg } = await cutOffMidUpload(dev, url, 'face');
       const [rec] = readSpool(dev.home, s.id);
       expect(rec?.offset).toBeGreaterThan(0);
       // Rewrite the spool as the earlier version left it: one <id>.json per file, no journal …
