@@ -67,6 +67,10 @@ export class FaultProxy {
     this.track(upstream);
     let dead = false;
     let stalled = false;
+    // Set the moment a fault cuts the stream: nothing after the cut may pass (the socket dies once the part before
+    // it is written). A TCP stream never loses its middle and delivers what followed; forwarding later chunks while
+    // the cut part was still being written did exactly that, and the server stored bytes out of place.
+    let cut = false;
     const kill = (how: 'reset' | 'end') => {
       if (dead) return;
       dead = true;
@@ -84,9 +88,10 @@ export class FaultProxy {
       return true;
     };
     client.on('data', (d: Buffer) => {
-      if (dead || maybeStall()) return;
+      if (dead || cut || maybeStall()) return;
       if (this.rnd() < this.rates.reset) {
         this.stats.resets++;
+        cut = true;
         const part = d.subarray(0, Math.floor(this.rnd() * d.length));
         this.stats.upBytes += part.length;
         upstream.write(part, () => kill('reset'));
@@ -102,9 +107,10 @@ export class FaultProxy {
       if (!upstream.write(d)) { client.pause(); upstream.once('drain', () => client.resume()); }
     });
     upstream.on('data', (d: Buffer) => {
-      if (dead || maybeStall()) return;
+      if (dead || cut || maybeStall()) return;
       if (this.rnd() < this.rates.truncate) {
         this.stats.truncations++;
+        cut = true;
         const part = d.subarray(0, Math.floor(this.rnd() * d.length));
         this.stats.downBytes += part.length;
         client.write(part, () => kill('end'));
@@ -158,4 +164,18 @@ export async function cutOffMidUpload(dev: Device, url: string, source: string) 
   await new Promise<void>((resolve) => q1.on('progress', (p) => { if (p.bytesDone > 500_000) resolve(); }));
   await q1.stop();
   return { s, seg, q1 };
+}
+
+/**
+ * A new queue (the restarted process) resumes the device's unfinished files, sends them to the end and stops;
+ * returns how many it resumed and how many bytes went up through the proxy meanwhile.
+ */
+export async function resumeInNewQueue(dev: Device, url: string, proxy: FaultProxy, sessionId: string): Promise<{ resumed: number; sent: number }> {
+  const before = proxy.stats.upBytes;
+  const q = new UploadQueue({ home: dev.home, client: new ServerClient(url, dev.key), chunkBytes: 128 * 1024 });
+  const resumed = q.resume();
+  q.start();
+  await q.drain(sessionId);
+  await q.stop();
+  return { resumed, sent: proxy.stats.upBytes - before };
 }

@@ -10,10 +10,9 @@ import type { Step } from '../../src/main/core/session.js';
 import { ExamSession } from '../../src/main/session/exam-session.js';
 import { uploadBundle } from '../../src/main/upload/bundle.js';
 import { liveUploadStep, type LiveUploadService } from '../../src/main/upload/live.js';
-import { ServerClient } from '../../src/main/upload/client.js';
-import { UploadQueue, readSpool } from '../../src/main/upload/spool.js';
+import { readSpool } from '../../src/main/upload/spool.js';
 import { serverWithDevice } from '../server/helpers.js';
-import { cutOffMidUpload, deviceBehindProxy } from './faultproxy.js';
+import { cutOffMidUpload, deviceBehindProxy, resumeInNewQueue } from './faultproxy.js';
 
 /** Stands in for the recorder: closes a segment every `everyMs` and announces it as segment.closed. */
 function syntheticSegments(everyMs: number, bytes: number): Step<SessionContext> {
@@ -99,14 +98,8 @@ describe('the upload queue survives a crash and resumes from the last acknowledg
       const onDisk = readSpool(dev.home, s.id).find((i) => i.id === rec.id)!;
       expect(onDisk.uploadUrl).toBe(rec.uploadUrl);
       expect(onDisk.offset).toBeGreaterThan(0);
-      const sentBefore = proxy.stats.upBytes;
-
-      const q2 = new UploadQueue({ home: dev.home, client: new ServerClient(url, dev.key), chunkBytes: 128 * 1024 });
-      expect(q2.resume()).toBe(1);
-      q2.start();
-      await q2.drain(s.id);
-      await q2.stop();
-      const resent = proxy.stats.upBytes - sentBefore;
+      const { resumed, sent: resent } = await resumeInNewQueue(dev, url, proxy, s.id);
+      expect(resumed).toBe(1);
       expect(resent).toBeLessThan(seg.size - 300_000);
       const row = srv.db.filesOf(s.id)[0]!;
       expect(row.state).toBe('stored');

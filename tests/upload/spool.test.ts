@@ -13,7 +13,7 @@ import {
 } from '../../src/main/upload/journal.js';
 import { UploadQueue, readSpool, spoolItemId } from '../../src/main/upload/spool.js';
 import { cleanup, makeBundle, openSession, server, serverWithDevice, sessionId, tempDir } from '../server/helpers.js';
-import { cutOffMidUpload, deviceBehindProxy } from './faultproxy.js';
+import { cutOffMidUpload, deviceBehindProxy, resumeInNewQueue } from './faultproxy.js';
 
 const CHILD = fileURLToPath(new URL('./spool-child.ts', import.meta.url));
 const children: ChildProcess[] = [];
@@ -188,13 +188,8 @@ describe('resume after a crash', () => {
       appendFileSync(join(dev.home.spool, s.id, JOURNAL_FILE), line({ ...before!, state: 'stored' }).slice(0, 57));
 
       proxy.rates.bytesPerSecond = 0;
-      const sentBefore = proxy.stats.upBytes;
-      const q = new UploadQueue({ home: dev.home, client: new ServerClient(url, dev.key), chunkBytes: 128 * 1024 });
-      expect(q.resume()).toBe(1);
-      q.start();
-      await q.drain(s.id);
-      await q.stop();
-      const resent = proxy.stats.upBytes - sentBefore;
+      const { resumed, sent: resent } = await resumeInNewQueue(dev, url, proxy, s.id);
+      expect(resumed).toBe(1);
       expect(resent).toBeLessThan(seg.size - before!.offset + 400_000); // from the server's offset, not from 0
       expect(resent).toBeGreaterThan(0);
       expect(storedBytes(srv, data, s.id, seg.file).equals(readFileSync(file))).toBe(true);
@@ -224,14 +219,9 @@ describe('resume after a crash', () => {
       writeFileSync(join(dir, `${id2}.json`), JSON.stringify({ ...rec!, id: id2, path: seg2.file, file: join(s.dir, seg2.file), sha256: seg2.sha256, size: seg2.size, uploadUrl: null, offset: 0 }));
       // … and a journal holding nothing but garbage.
       writeFileSync(join(dir, JOURNAL_FILE), 'garbage\n{"v":1}\n\u0000\u0000\n{"v":1,"id":"');
-      const sentBefore = proxy.stats.upBytes;
-
-      const q2 = new UploadQueue({ home: dev.home, client: new ServerClient(url, dev.key), chunkBytes: 128 * 1024 });
-      expect(q2.resume()).toBe(2);
-      q2.start();
-      await q2.drain(s.id);
-      await q2.stop();
-      expect(proxy.stats.upBytes - sentBefore).toBeLessThan(seg.size - 300_000 + seg2.size + 100_000);
+      const { resumed, sent } = await resumeInNewQueue(dev, url, proxy, s.id);
+      expect(resumed).toBe(2);
+      expect(sent).toBeLessThan(seg.size - 300_000 + seg2.size + 100_000);
       expect(storedBytes(srv, data, s.id, seg.file).equals(readFileSync(join(s.dir, seg.file)))).toBe(true);
       expect(storedBytes(srv, data, s.id, seg2.file).equals(readFileSync(join(s.dir, seg2.file)))).toBe(true);
       expect(readSpool(dev.home, s.id).map((i) => i.state)).toEqual(['stored', 'stored']);
