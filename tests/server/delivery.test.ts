@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { sha256Hex } from '../../src/main/core/canonical.js';
 import { checkReceipt } from '../../src/main/server/protocol.js';
 import { listFiles } from '../../src/main/evidence/hash.js';
 import { uploadBundle, receiptPathFor } from '../../src/main/upload/bundle.js';
@@ -48,5 +50,36 @@ describe('evidence delivery end to end (loopback)', () => {
     expect(r.deleted).toContain(b.dir);
     expect(existsSync(b.dir)).toBe(false);
     expect(existsSync(r.receiptPath)).toBe(true);
+  });
+
+  it('bytes that arrived corrupted are kept aside; sent again, the bundle is receipted with a warning, never silently', async () => {
+    const b = await makeBundle(t.dev.home.bundles, t.dev.key, { sources: ['face'], segments: 1, segBytes: 40_000 });
+    const path = 'media/face/seg-00000.ts';
+    const good = readFileSync(join(b.dir, path));
+    const bad = join(t.root, 'corrupted.ts');
+    writeFileSync(bad, randomBytes(good.length));
+    // A transfer that went wrong: the declared hash is the file's, the bytes are not.
+    await expect(t.dev.client.create(b.id, path, sha256Hex(good), good.length, undefined, { file: bad, end: good.length }))
+      .rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH' });
+    const r = await uploadBundle(b.dir, t.srv.url, { home: t.dev.home, upload: { keepDaysAfterReceipt: -1 } });
+    expect(t.srv.db.session(b.id)?.status).toBe('verified');
+    expect(r.payload.files.find((f) => f.path === path)?.sha256).toBe(sha256Hex(good));
+    const warnings = JSON.parse(t.srv.db.session(b.id)!.warnings ?? '[]') as string[];
+    expect(warnings.some((w) => w.includes(`an upload of ${path} arrived with bytes that differ`) && w.includes('sent again'))).toBe(true);
+    const [kept] = t.srv.db.rejectedUploads(b.id) as { kept_as: string }[];
+    expect(readFileSync(kept!.kept_as).equals(readFileSync(bad))).toBe(true);
+
+    // Without a good copy the same record is a reason: the bundle is quarantined.
+    const b2 = await makeBundle(t.dev.home.bundles, t.dev.key, { sources: ['face'], segments: 1, segBytes: 40_000 });
+    const good2 = readFileSync(join(b2.dir, path));
+    await expect(t.dev.client.create(b2.id, path, sha256Hex(good2), good2.length, undefined, { file: bad, end: good2.length }))
+      .rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH' });
+    const rest = (await listFiles(b2.dir)).files.filter((f) => f !== path).map((f) => {
+      const bytes = readFileSync(join(b2.dir, f));
+      return { path: f, sha256: sha256Hex(bytes), size: bytes.length, data: bytes.toString('base64') };
+    });
+    const res = await t.dev.client.complete(b2.id, undefined, rest);
+    expect(res.status).toBe('quarantined');
+    expect(res.status === 'quarantined' && res.reasons.join('\n')).toMatch(/arrived with bytes that differ from its declared hash/);
   });
 });

@@ -444,6 +444,8 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
       }
     }
     const chosen = new Map<string, FileRow>();
+    /** Paths whose stored upload is the one the manifest (or, for the signature and key, the completion) uses. */
+    const matched = new Set<string>();
     if (manifest && manifestBytes) {
       if (manifest.session?.id !== sid) reasons.push(`the manifest is for session ${String(manifest.session?.id)}, but was uploaded as ${sid}`);
       if (manifest.session?.machineId && manifest.session.machineId !== device.machine_id) {
@@ -459,7 +461,7 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
       for (const f of want) {
         if (!f || typeof f.path !== 'string' || checkBundlePath(f.path)) { reasons.push(`the manifest lists an unsafe file name ${JSON.stringify(String(f?.path)).slice(0, 120)} (path traversal refused)`); continue; }
         const hit = storedBy.get(`${f.path}\0${f.sha256}`);
-        if (hit) { chosen.set(f.path, hit); continue; }
+        if (hit) { chosen.set(f.path, hit); matched.add(f.path); continue; }
         const other = rowsByPath.get(f.path) ?? [];
         if (other.some((r) => r.state === 'receiving' && r.sha256 === f.sha256)) reasons.push(`${f.path}: its upload is not finished`);
         else if (other.length > 0) {
@@ -468,11 +470,20 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
         } else missing.push(f.path);
       }
       if (missing.length) reasons.push(`the manifest lists ${missing.length} file(s) the server never received: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''}`);
-      for (const r of rejectedOf(sid)) reasons.push(`an upload of ${r.path} arrived with bytes that differ from its declared hash (kept as ${r.kept_as})`);
     }
-    if (sigRow) chosen.set(SIGNATURE_FILE, sigRow);
+    if (sigRow) { chosen.set(SIGNATURE_FILE, sigRow); matched.add(SIGNATURE_FILE); }
     const pubRow = latest(PUBLIC_KEY_FILE);
-    if (pubRow) chosen.set(PUBLIC_KEY_FILE, pubRow);
+    if (pubRow) { chosen.set(PUBLIC_KEY_FILE, pubRow); matched.add(PUBLIC_KEY_FILE); }
+    // Bytes that did not match their declared hash were kept aside when they arrived. If the file was sent again and
+    // the stored copy is the one the bundle uses, that is a transfer that went wrong once: a warning, and the bad copy
+    // stays where it was kept. Otherwise it is a reason to quarantine.
+    if (manifest) {
+      for (const r of rejectedOf(sid)) {
+        const what = `an upload of ${r.path} arrived with bytes that differ from its declared hash (kept as ${r.kept_as})`;
+        if (matched.has(r.path)) warnings.push(`${what}; it was sent again and the copy stored since is the one the bundle lists`);
+        else reasons.push(what);
+      }
+    }
     const listedPaths = new Set(chosen.keys());
     const extra = [...new Set(stored.map((r) => r.path))].filter((p) => !listedPaths.has(p));
     if (extra.length && manifest) warnings.push(`${extra.length} uploaded file(s) are not in the manifest and are kept apart: ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''}`);
