@@ -43,6 +43,14 @@ for (const [name, ...args] of passes) {
     passed += vj.numPassedTests ?? 0;
     failed += vj.numFailedTests ?? 0;
     skipped += (vj.numPendingTests ?? 0) + (vj.numTodoTests ?? 0);
+    // A file can fail outside its tests (a beforeAll hook, an import): its tests then count as skipped, so count
+    // the file itself as a failure and say which one.
+    for (const r of vj.testResults ?? []) {
+      if (r.status !== 'failed' || (r.assertionResults ?? []).some((a) => a.status === 'failed')) continue;
+      const why = String(r.message ?? '').split('\n')[0];
+      console.error(`${name}: ${r.name} failed outside its tests (${why || 'a hook or the file itself; see above'})`);
+      failed += 1;
+    }
   } else if (v !== 0) failed += 1;
   if (v !== 0) status = 1;
 }
@@ -59,5 +67,6 @@ if (existsSync('playwright.config.ts') && extra.length === 0) {
   if (p !== 0) status = 1;
 }
 
+if (status !== 0 && failed === 0) failed = 1; // a step failed without a test to blame: never print "0 failed" then
 console.log(`\nkuzet: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(status);

@@ -38,21 +38,28 @@ export async function startXServer(opts: { auth?: (displayNumber: number) => str
   if (!xvfb) throw new Error('Xvfb could not start on a free display');
   const env = { ...process.env, DISPLAY: display, ...(authFile ? { XAUTHORITY: authFile } : {}) };
   const procs: ChildProcess[] = [xvfb];
-  const wm = spawn('openbox', [], { env, stdio: 'ignore' });
-  procs.push(wm);
   // openbox is ready when it announces _NET_ACTIVE_WINDOW support on the root window (what xdotool windowactivate
-  // checks); under a loaded CI machine that can take seconds, so wait up to 20 s and say so if it never comes.
+  // checks); under a loaded CI machine that can take seconds, so wait up to 20 s. An openbox that exits before that
+  // (a clean-clone CI run once saw one never announce) is started again, up to three times, and what it printed is
+  // in the error if it never comes.
   let ready = false;
-  for (let i = 0; i < 400 && !ready; i++) {
-    try {
-      const root = execFileSync('xprop', ['-root', '_NET_SUPPORTING_WM_CHECK', '_NET_SUPPORTED'], { env, encoding: 'utf8' });
-      ready = /window id/.test(root) && /_NET_ACTIVE_WINDOW/.test(root);
-    } catch { /* not yet */ }
-    if (!ready) await sleep(50);
+  let wmErr = '';
+  const deadline = Date.now() + 20_000;
+  for (let start = 0; start < 3 && !ready && Date.now() < deadline; start++) {
+    const wm = spawn('openbox', [], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    wm.stderr!.on('data', (d: Buffer) => { wmErr = (wmErr + String(d)).slice(-500); });
+    procs.push(wm);
+    while (!ready && wm.exitCode === null && wm.signalCode === null && Date.now() < deadline) {
+      try {
+        const root = execFileSync('xprop', ['-root', '_NET_SUPPORTING_WM_CHECK', '_NET_SUPPORTED'], { env, encoding: 'utf8' });
+        ready = /window id/.test(root) && /_NET_ACTIVE_WINDOW/.test(root);
+      } catch { /* not yet */ }
+      if (!ready) await sleep(50);
+    }
   }
   if (!ready) {
     for (const p of procs) p.kill('SIGTERM');
-    throw new Error(`openbox on ${display} did not announce _NET_ACTIVE_WINDOW within 20 s`);
+    throw new Error(`openbox on ${display} did not announce _NET_ACTIVE_WINDOW within 20 s${wmErr ? `; it said: ${wmErr.trim()}` : ''}`);
   }
   return {
     display, env,
