@@ -146,7 +146,7 @@ async function uploadRest(bundleDir: string, serverUrl: string, o: RunOptions): 
   const up = await uploadBundle(bundleDir, serverUrl, {
     home: o.home, upload: o.machine.upload,
     onProgress: (p) => {
-      if (Date.now() - last < 1000) return;
+      if (Date.now() - last < 1000 && p.filesDone < p.filesTotal) return; // once a second, and always the last one
       last = Date.now();
       o.log(progressLine(p, 'en'));
     },
