@@ -155,19 +155,7 @@ export class TusProtocol {
       if (upload.offset > length) throw new ApiError(409, 'OFFSET_CONFLICT', `The upload is at byte ${upload.offset}, past the ${length} bytes sent.`);
     }
     if (upload.offset < length) {
-      const p = this.opts.store.write(Readable.from([bytes.subarray(upload.offset)]), id, upload.offset);
-      const entry = { req, done: p };
-      this.writing.set(id, entry);
-      try {
-        upload.offset = await p;
-      } catch (e) {
-        if (e === ERRORS.FILE_WRITE_ERROR || (e as { status_code?: number })?.status_code !== undefined) {
-          throw new ApiError(500, 'WRITE_FAILED', `${metadata.path ?? id} could not be stored; send the completion again.`);
-        }
-        throw e;
-      } finally {
-        if (this.writing.get(id) === entry) this.writing.delete(id);
-      }
+      upload.offset = await this.storeFrom(req, id, Readable.from([bytes.subarray(upload.offset)]), upload.offset, `${metadata.path ?? id} could not be stored; send the completion again.`);
     }
     if (upload.offset !== length) throw new ApiError(500, 'WRITE_FAILED', `${metadata.path ?? id}: ${upload.offset} of ${length} bytes stored; send the completion again.`);
     await this.opts.hooks.finished(req, upload);
@@ -241,18 +229,25 @@ export class TusProtocol {
     const declared = bodyLength(req);
     let source: Readable = req;
     if (!this.opts.storeTakesRawRequest || declared === null) source = bounded(req, size - offset);
-    const p = this.opts.store.write(source, upload.id, offset);
+    return this.storeFrom(req, upload.id, source, offset, 'The upload was interrupted; what arrived is kept: ask with HEAD and resume.');
+  }
+
+  /**
+   * Writes `source` into the store from `offset` as the one writer of `id` (a later request for the same upload
+   * ends `req` and waits for this write; see takeOver); returns the new offset. A store failure becomes a 500 with
+   * `failed` as its message.
+   */
+  private async storeFrom(req: IncomingMessage, id: string, source: Readable, offset: number, failed: string): Promise<number> {
+    const p = this.opts.store.write(source, id, offset);
     const entry = { req, done: p };
-    this.writing.set(upload.id, entry);
+    this.writing.set(id, entry);
     try {
       return await p;
     } catch (e) {
-      if (e === ERRORS.FILE_WRITE_ERROR || (e as { status_code?: number })?.status_code !== undefined) {
-        throw new ApiError(500, 'WRITE_FAILED', 'The upload was interrupted; what arrived is kept: ask with HEAD and resume.');
-      }
+      if (e === ERRORS.FILE_WRITE_ERROR || (e as { status_code?: number })?.status_code !== undefined) throw new ApiError(500, 'WRITE_FAILED', failed);
       throw e;
     } finally {
-      if (this.writing.get(upload.id) === entry) this.writing.delete(upload.id);
+      if (this.writing.get(id) === entry) this.writing.delete(id);
     }
   }
 }
