@@ -15,7 +15,7 @@ import { writeFileDurable } from '../evidence/seal.js';
 import { MANIFEST_FILE, PUBLIC_KEY_FILE, SIGNATURE_FILE, type Manifest } from '../evidence/format.js';
 import { hashFile } from '../evidence/hash.js';
 import { INLINE_FILE_MAX, INLINE_TOTAL_MAX, checkReceipt, checkBundlePath, type InlineFile, type Receipt, type ReceiptFile, type ReceiptPayload } from '../server/protocol.js';
-import { ServerClient, loadEnrolment, normalizeServerUrl, type Enrolment } from './client.js';
+import { ServerClient, ServerRefusal, isTransient, loadEnrolment, normalizeServerUrl, type Enrolment } from './client.js';
 import { UploadQueue, type UploadProgress } from './spool.js';
 
 export interface UploadBundleOptions {
@@ -48,8 +48,11 @@ export function receiptPathFor(home: HomeLayout, sessionId: string): string {
   return join(receiptsDir(home), `${sessionId}.receipt.json`);
 }
 
-/** The files of a sealed bundle: the manifest's list plus manifest.json, manifest.sig.json and device.pub. */
-export async function bundleFiles(dir: string): Promise<{ manifest: Manifest; manifestSha256: string; files: ReceiptFile[] }> {
+/**
+ * The files of a sealed bundle: the manifest's list plus manifest.json, manifest.sig.json and device.pub; the bytes
+ * of those last three as they were read and hashed here (`selfBytes`; a key or signature over 1 MiB is left out).
+ */
+export async function bundleFiles(dir: string): Promise<{ manifest: Manifest; manifestSha256: string; files: ReceiptFile[]; selfBytes: Map<string, Buffer> }> {
   const mPath = join(dir, MANIFEST_FILE);
   if (!existsSync(join(dir, SIGNATURE_FILE)) || !existsSync(mPath)) {
     throw new KuzetError('NOT_SEALED', `${dir} is not a sealed bundle (${MANIFEST_FILE} or ${SIGNATURE_FILE} missing). Seal it first with \`kuzet recover\`.`);
@@ -66,11 +69,14 @@ export async function bundleFiles(dir: string): Promise<{ manifest: Manifest; ma
   }
   const manifestSha256 = sha256Hex(bytes);
   files.push({ path: MANIFEST_FILE, sha256: manifestSha256, size: bytes.length });
+  const selfBytes = new Map<string, Buffer>([[MANIFEST_FILE, bytes]]);
   for (const self of [SIGNATURE_FILE, PUBLIC_KEY_FILE]) {
-    const h = await hashLocal(join(dir, self));
-    if (h) files.push({ path: self, sha256: h.sha256, size: h.size });
+    const h = await hashLocal(join(dir, self), true);
+    if (!h) continue;
+    files.push({ path: self, sha256: h.sha256, size: h.size });
+    if (h.bytes) selfBytes.set(self, h.bytes);
   }
-  return { manifest, manifestSha256, files };
+  return { manifest, manifestSha256, files, selfBytes };
 }
 
 /** Files up to this size are hashed with one direct read (no stream, no 1 MiB stream buffer, no thread pool). */
@@ -112,7 +118,7 @@ export async function uploadBundle(dir: string, serverUrl: string, opts: UploadB
     throw new KuzetError('KEY_CHANGED', `The device key (${key.keyid.slice(0, 16)}…) is not the key enrolled with ${server} (${enr.keyid.slice(0, 16)}…); enrol again.`);
   }
   const absDir = resolve(dir);
-  const { manifest, manifestSha256, files } = await bundleFiles(absDir);
+  const { manifest, manifestSha256, files, selfBytes } = await bundleFiles(absDir);
   const sid = manifest.session.id;
   const cfg = opts.upload ?? {};
   const queue = opts.queue ?? new UploadQueue({
@@ -145,9 +151,10 @@ export async function uploadBundle(dir: string, serverUrl: string, opts: UploadB
     for (const f of files) {
       const local = join(absDir, f.path);
       if (confirmed.has(`${f.path}\0${f.sha256}\0${f.size}`)) { queue.enqueue({ session: sid, path: f.path, file: local, sha256: f.sha256, size: f.size }); continue; }
-      // Hashed again as read now: what is sent is exactly what was hashed.
+      // Hashed as read now (the manifest, signature and key: as bundleFiles read them): what is sent is what was hashed.
       const small = f.size <= INLINE_FILE_MAX && !queued.has(f.path);
-      const h = await hashLocal(local, small);
+      const self = selfBytes.get(f.path);
+      const h = self ? { sha256: f.sha256, size: f.size, ...(small ? { bytes: self } : {}) } : await hashLocal(local, small);
       if (!h) { opts.onWarning?.(`${f.path} is listed in the manifest but missing locally; the server will record it as missing`); continue; }
       if (h.sha256 !== f.sha256 || h.size !== f.size) opts.onWarning?.(`${f.path} differs from the manifest; it is uploaded as it is and the server will quarantine the bundle`);
       if (h.bytes && h.size <= INLINE_FILE_MAX && inlineBytes + h.size <= INLINE_TOTAL_MAX) {
@@ -164,7 +171,6 @@ export async function uploadBundle(dir: string, serverUrl: string, opts: UploadB
     const completeWithRetry = async (withFiles: InlineFile[]) => {
       for (let attempt = 0; ; attempt++) {
         try { return await client.complete(sid, opts.signal, withFiles); } catch (e) {
-          const { isTransient, ServerRefusal } = await import('./client.js');
           // Nothing received although files came along: a server that does not take inline files (see below).
           if (withFiles.length && e instanceof ServerRefusal && e.code === 'SESSION_UNKNOWN') return null;
           if (withFiles.length && e instanceof ServerRefusal && !e.transient) {
