@@ -17,7 +17,7 @@
  * fixed work of a session — token, tail, verification, flush, receipt — weighs about as much as all its segments;
  * 10 = a one-minute backlog per device, as after a short network outage; docs/server.md reports both),
  * BENCH_EXAM_MINUTES (30),
- * BENCH_KEEP=1 keeps the temp folder. Diagnostics: BENCH_SPLIT=<n>, BENCH_DEBUG=1, BENCH_PROF=<dir>, BENCH_TIDS=1.
+ * BENCH_KEEP=1 keeps the temp folder. Diagnostics: BENCH_SPLIT=<n>, BENCH_DEBUG=1, BENCH_PROF=<dir>, BENCH_TIDS=1, BENCH_TIMELINE=<ms>, BENCH_SERVERS=2.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
@@ -162,6 +162,40 @@ async function liveUpload(url: string, dev: Dev, segs: Seg[]): Promise<void> {
   await q.stop();
 }
 
+/** Jiffies of the whole machine from /proc/stat: busy (user+nice+system+irq+softirq), iowait, idle. */
+function machineJiffies(): { busy: number; iowait: number; idle: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return { busy: f[0]! + f[1]! + f[2]! + f[5]! + f[6]!, iowait: f[4]!, idle: f[3]! };
+}
+
+/**
+ * Diagnosis (BENCH_TIMELINE=<ms>, e.g. 250): cores busy per window during the 100 devices' upload — the machine's
+ * (from /proc/stat, with iowait and idle), the server's and this process's — printed when it stops.
+ */
+function startTimeline(srvPid: number): { stop: () => void } {
+  const step = Number(process.env.BENCH_TIMELINE) || 250;
+  const rows: string[] = [];
+  const sched = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ').map(Number); // on-CPU ns, runnable-waiting ns, slices
+  let last = { m: machineJiffies(), srv: cpuSeconds(srvPid), cli: cpuSeconds('self'), t: performance.now(), ss: sched(srvPid), cs: sched(process.pid) };
+  const t0 = last.t;
+  const tick = () => {
+    const now = { m: machineJiffies(), srv: cpuSeconds(srvPid), cli: cpuSeconds('self'), t: performance.now(), ss: sched(srvPid), cs: sched(process.pid) };
+    const s = (now.t - last.t) / 1000;
+    const c = (j: number) => (j / 100 / s).toFixed(2).padStart(6);
+    rows.push(`${((now.t - t0) / 1000).toFixed(2).padStart(6)} s ${c(now.m.busy - last.m.busy)} ${c(now.m.iowait - last.m.iowait)} ${c(now.m.idle - last.m.idle)}  ${((now.srv - last.srv) / s).toFixed(2).padStart(6)} ${((now.cli - last.cli) / s).toFixed(2).padStart(6)}  main threads on CPU / waiting for a CPU: server ${((now.ss[0]! - last.ss[0]!) / 1e9 / s).toFixed(2)} / ${((now.ss[1]! - last.ss[1]!) / 1e9 / s).toFixed(2)}, devices ${((now.cs[0]! - last.cs[0]!) / 1e9 / s).toFixed(2)} / ${((now.cs[1]! - last.cs[1]!) / 1e9 / s).toFixed(2)}`);
+    last = now;
+  };
+  const timer = setInterval(tick, step);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      tick();
+      console.log('timeline   end of window: cores busy, iowait, idle (machine) · server · devices');
+      for (const r of rows) console.log(`timeline ${r}`);
+    },
+  };
+}
+
 const mb = (n: number) => (n / 1024 / 1024).toFixed(1);
 
 /**
@@ -271,29 +305,38 @@ async function main(): Promise<void> {
     // --- 100 devices at once ----------------------------------------------------------------------------------
     const data = join(root, 'server');
     const srv = await startServe(data);
-    for (const d of devs) await enrol(data, srv.url, d);
+    // Diagnosis (BENCH_SERVERS=2): a second, independent `kuzet serve` (own data dir) takes the odd devices — the most
+    // a multi-process server could gain here, with no shared lock or index between the two.
+    const data2 = `${data}-2`;
+    const srv2 = process.env.BENCH_SERVERS === '2' ? await startServe(data2) : undefined;
+    const target = (i: number) => (srv2 && i % 2 ? { data: data2, url: srv2.url } : { data, url: srv.url });
+    const srvCpu = () => cpuSeconds(srv.pid) + (srv2 ? cpuSeconds(srv2.pid) : 0);
+    const srvSys = () => sysSeconds(srv.pid) + (srv2 ? sysSeconds(srv2.pid) : 0);
+    for (const [i, d] of devs.entries()) await enrol(target(i).data, target(i).url, d);
     settle(root);
     let peak = 0;
     const sampler = setInterval(() => { try { peak = Math.max(peak, peakRss(srv.pid).rss); } catch { /* exited */ } }, 100);
     t = performance.now();
     if (process.env.BENCH_DEBUG) console.log(`upload phase start hrtime_us ${process.hrtime.bigint() / 1000n}`);
-    const cpu0 = { srv: cpuSeconds(srv.pid), cli: cpuSeconds('self') };
-    const sys0 = { srv: sysSeconds(srv.pid), cli: sysSeconds('self') };
+    const cpu0 = { srv: srvCpu(), cli: cpuSeconds('self') };
+    const sys0 = { srv: srvSys(), cli: sysSeconds('self') };
     const thr0 = { srv: threadCpu(srv.pid), cli: threadCpu('self') };
     const phases: { live: number; end: number }[] = [];
-    const receipts = await Promise.all(devs.map(async (d) => {
+    const timeline = process.env.BENCH_TIMELINE ? startTimeline(srv.pid) : undefined;
+    const receipts = await Promise.all(devs.map(async (d, i) => {
       const a = performance.now();
-      await liveUpload(srv.url, d, d.segs);
+      await liveUpload(target(i).url, d, d.segs);
       const b = performance.now();
-      try { return await uploadBundle(d.dir, srv.url, { home: d.home, upload: { ...UPLOAD, keepDaysAfterReceipt: -1 } }); } finally {
+      try { return await uploadBundle(d.dir, target(i).url, { home: d.home, upload: { ...UPLOAD, keepDaysAfterReceipt: -1 } }); } finally {
         phases.push({ live: b - a, end: performance.now() - b });
         if (process.env.BENCH_DEBUG) console.log(`live ${(b - a).toFixed(0)} ms, end ${(performance.now() - b).toFixed(0)} ms`);
       }
     }));
     const allS = (performance.now() - t) / 1000;
+    timeline?.stop();
     // CPU is read the moment the last receipt arrived (before the copies below, which run in this same process).
-    const cpuUsed = { srv: cpuSeconds(srv.pid) - cpu0.srv, cli: cpuSeconds('self') - cpu0.cli };
-    const sysUsed = { srv: sysSeconds(srv.pid) - sys0.srv, cli: sysSeconds('self') - sys0.cli };
+    const cpuUsed = { srv: srvCpu() - cpu0.srv, cli: cpuSeconds('self') - cpu0.cli };
+    const sysUsed = { srv: srvSys() - sys0.srv, cli: sysSeconds('self') - sys0.cli };
     const threads = { srv: threadDiff(thr0.srv, threadCpu(srv.pid)), cli: threadDiff(thr0.cli, threadCpu('self')) };
     if (process.env.BENCH_DEBUG) console.log(`upload phase end hrtime_us ${process.hrtime.bigint() / 1000n}`);
     clearInterval(sampler);
@@ -318,6 +361,7 @@ async function main(): Promise<void> {
         acc.endCli += c2.cli - c.cli; acc.endSrv += c2.srv - c.srv;
         acc.bytes += r.payload.totalBytes;
       }
+      if (process.env.BENCH_DEBUG) console.log(`split end hrtime_us ${process.hrtime.bigint() / 1000n}`);
       const ms = (x: number) => ((x * 1000) / n).toFixed(1);
       console.log(`split     per device (${SEGMENTS * STREAMS.length} segments, ${mb(acc.bytes / n)} MB): live upload CPU device ${ms(acc.liveCli)} ms + server ${ms(acc.liveSrv)} ms; end of exam device ${ms(acc.endCli)} ms + server ${ms(acc.endSrv)} ms`);
     }
@@ -334,6 +378,7 @@ async function main(): Promise<void> {
     const r30 = await uploadBundle(exam.dir, srv.url, { home: exam.home, upload: { ...UPLOAD, keepDaysAfterReceipt: -1 } });
     const endToReceiptS = (performance.now() - t) / 1000;
     await srv.stop();
+    if (srv2) { await srv2.stop(); empty(data2); }
     empty(data); // the server's copies (the receipts were checked): the copy below writes into freed memory, as the upload did
 
     // --- baseline again, after the upload, with the server stopped (its background flush would land in the copy) ---
@@ -352,7 +397,7 @@ async function main(): Promise<void> {
     console.log(`context   stream copy + one flush    ${mb(segBytes / durableCopy.s)} MB/s   (the same copy, then \`sync -f\` of its filesystem: bytes on disk, as before a receipt)`);
     console.log(`baseline  fs.copyFile (kernel)       ${mb(kernelCopyRate)} MB/s   (${kernelCopyS.toFixed(2)} s)`);
     console.log(`reference plain HTTP PUT, ${DEVICES} at once   ${mb(segBytes / ceiling.s)} MB/s   (minimal Node server writing the bytes to disk: no tus, auth, hashing or index; ${perMb(ceiling.cpu, segBytes)} ms CPU a MB) = ${(segBytes / ceiling.s / streamCopyRate).toFixed(2)} of the copy`);
-    console.log(`upload    ${DEVICES} devices at once       ${mb(uploadRate)} MB/s   (${allS.toFixed(2)} s for ${mb(delivered)} MB, ${receipts.length} receipts)`);
+    console.log(`upload    ${DEVICES} devices at once       ${mb(uploadRate)} MB/s   (${allS.toFixed(2)} s for ${mb(delivered)} MB, ${receipts.length} receipts${srv2 ? '; two independent servers (BENCH_SERVERS=2), server CPU below is both, RSS the first only' : ''})`);
     console.log(`cpu       server ${cpuUsed.srv.toFixed(2)} s + devices (this process) ${cpuUsed.cli.toFixed(2)} s during the ${allS.toFixed(2)} s upload = ${perMb(cpuUsed.srv + cpuUsed.cli, delivered)} ms CPU a MB (server ${perMb(cpuUsed.srv, delivered)}), ${((cpuUsed.srv + cpuUsed.cli) / allS).toFixed(2)} cores busy; in the kernel: server ${sysUsed.srv.toFixed(2)} s, devices ${sysUsed.cli.toFixed(2)} s`);
     console.log(`threads   server: ${threads.srv}; devices: ${threads.cli} (CPU seconds by thread: the event loop, and the thread pool / V8 helpers)`);
     const avg = (k: 'live' | 'end') => phases.reduce((a, p) => a + p[k], 0) / phases.length / 1000;
