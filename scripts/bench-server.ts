@@ -2,21 +2,24 @@
  * `npm run bench:server` — evidence delivery on loopback, measured against a baseline taken in the same run.
  *
  *  1. Baseline: a plain local disk copy of the same segment files (read → write through user space, like `cp`
- *     without copy offload), measured before and after the upload (the machine is shared), and fs.copyFile (kernel
- *     copy) for reference. Also a reference for what HTTP itself costs here: the same files PUT by all devices at
- *     once to a minimal Node server that only writes them to disk. For context only: the same copy followed by one
- *     flush of its filesystem (the upload flushes before every receipt; the plain copy never does).
+ *     without copy offload), and fs.copyFile (kernel copy) for reference. Also a reference for what HTTP itself
+ *     costs here: the same files PUT by all devices at once to a minimal Node server that only writes them to disk.
+ *     For context only: the same copy followed by one flush of its filesystem (the upload flushes before every
+ *     receipt; the plain copy never does).
  *  2. N simulated devices (default 100) upload at once, with the machine config's default upload settings (2 files
  *     at a time): each sends its segments the way the live uploader does
  *     (hash known from segment.closed), then the end-of-exam step (tail + manifest) and waits for the signed
  *     receipt. The server runs as a separate `kuzet serve` process; its peak RSS is read from /proc (VmHWM).
+ *     This is done BENCH_ROUNDS times (3), each with its own devices and a fresh server, interleaved with the stream
+ *     copy (copy, upload, copy, upload, …, copy): the machine is shared and its speed drifts, so each round is
+ *     compared with the copies either side of it, and the median round is the result.
  *  3. Exam end → receipt for one 30-minute session (3 streams at 2–8 MB/min, 6-s segments; synthetic bundle),
  *     whose segments were delivered live except the last one of each stream.
  *
  * Environment: BENCH_DEVICES (100), BENCH_SEGMENTS per stream per device (3: an 18-s exam per device, in which the
  * fixed work of a session — token, tail, verification, flush, receipt — weighs about as much as all its segments;
  * 10 = a one-minute backlog per device, as after a short network outage; docs/server.md reports both),
- * BENCH_EXAM_MINUTES (30),
+ * BENCH_EXAM_MINUTES (30), BENCH_ROUNDS (3),
  * BENCH_KEEP=1 keeps the temp folder. Diagnostics: BENCH_SPLIT=<n>, BENCH_DEBUG=1, BENCH_PROF=<dir>, BENCH_TIDS=1, BENCH_TIMELINE=<ms>, BENCH_SERVERS=2.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -43,6 +46,7 @@ const BIN = fileURLToPath(new URL('../bin/kuzet.mjs', import.meta.url));
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 100);
 const SEGMENTS = Number(process.env.BENCH_SEGMENTS ?? 3);
 const EXAM_MINUTES = Number(process.env.BENCH_EXAM_MINUTES ?? 30);
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const SEG_SECONDS = 6;
 /** What a lab machine uses: the machine config's default upload settings (concurrency 2 …). */
 const UPLOAD = parseMachineConfig({}).upload;
@@ -269,29 +273,100 @@ async function plainHttp(devs: Dev[], dir: string): Promise<{ s: number; cpu: nu
   return { s, cpu };
 }
 
+interface Round {
+  s: number; bytes: number; receipts: number;
+  cpu: { srv: number; cli: number }; sys: { srv: number; cli: number }; threads: { srv: string; cli: string };
+  phases: { live: number; end: number }[]; hwm: number; peak: number;
+}
+
+/**
+ * One upload round: a fresh `kuzet serve` (its own data dir), the devices enrolled, then all of them at once: live
+ * upload of their segments, end of exam, receipt.
+ */
+async function uploadRound(devs: Dev[], data: string): Promise<Round> {
+  const srv = await startServe(data);
+  // Diagnosis (BENCH_SERVERS=2): a second, independent `kuzet serve` (own data dir) takes the odd devices — the most
+  // a multi-process server could gain here, with no shared lock or index between the two.
+  const data2 = `${data}-2`;
+  const srv2 = process.env.BENCH_SERVERS === '2' ? await startServe(data2) : undefined;
+  const target = (i: number) => (srv2 && i % 2 ? { data: data2, url: srv2.url } : { data, url: srv.url });
+  const srvCpu = () => cpuSeconds(srv.pid) + (srv2 ? cpuSeconds(srv2.pid) : 0);
+  const srvSys = () => sysSeconds(srv.pid) + (srv2 ? sysSeconds(srv2.pid) : 0);
+  for (const [i, d] of devs.entries()) await enrol(target(i).data, target(i).url, d);
+  settle(data);
+  let peak = 0;
+  const sampler = setInterval(() => { try { peak = Math.max(peak, peakRss(srv.pid).rss); } catch { /* exited */ } }, 100);
+  const t = performance.now();
+  if (process.env.BENCH_DEBUG) console.log(`upload phase start hrtime_us ${process.hrtime.bigint() / 1000n}`);
+  const cpu0 = { srv: srvCpu(), cli: cpuSeconds('self') };
+  const sys0 = { srv: srvSys(), cli: sysSeconds('self') };
+  const thr0 = { srv: threadCpu(srv.pid), cli: threadCpu('self') };
+  const phases: { live: number; end: number }[] = [];
+  const timeline = process.env.BENCH_TIMELINE ? startTimeline(srv.pid) : undefined;
+  const receipts = await Promise.all(devs.map(async (d, i) => {
+    const a = performance.now();
+    await liveUpload(target(i).url, d, d.segs);
+    const b = performance.now();
+    try { return await uploadBundle(d.dir, target(i).url, { home: d.home, upload: { ...UPLOAD, keepDaysAfterReceipt: -1 } }); } finally {
+      phases.push({ live: b - a, end: performance.now() - b });
+      if (process.env.BENCH_DEBUG) console.log(`live ${(b - a).toFixed(0)} ms, end ${(performance.now() - b).toFixed(0)} ms`);
+    }
+  }));
+  const s = (performance.now() - t) / 1000;
+  timeline?.stop();
+  // CPU is read the moment the last receipt arrived (before the copies, which run in this same process).
+  const r: Round = {
+    s, bytes: receipts.reduce((a, x) => a + x.payload.totalBytes, 0), receipts: receipts.length,
+    cpu: { srv: srvCpu() - cpu0.srv, cli: cpuSeconds('self') - cpu0.cli },
+    sys: { srv: srvSys() - sys0.srv, cli: sysSeconds('self') - sys0.cli },
+    threads: { srv: threadDiff(thr0.srv, threadCpu(srv.pid)), cli: threadDiff(thr0.cli, threadCpu('self')) },
+    phases, hwm: peakRss(srv.pid).hwm, peak: 0,
+  };
+  if (process.env.BENCH_DEBUG) console.log(`upload phase end hrtime_us ${process.hrtime.bigint() / 1000n}`);
+  clearInterval(sampler);
+  r.peak = peak;
+  await srv.stop();
+  if (srv2) { await srv2.stop(); empty(data2); }
+  empty(data); // the server's copies (the receipts were checked): the next phase writes into freed memory, as this one did
+  return r;
+}
+
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'kuzet-bench-server-'));
   const load0 = loadavg();
-  console.log(`bench:server — ${DEVICES} devices × ${STREAMS.length} streams × ${SEGMENTS} segments (6-s segments at 2–8 MB/min: a ${((SEGMENTS * SEG_SECONDS) / 60).toFixed(1)}-min backlog per device, then its end of exam); ${cpus().length} cores; temp ${root}`);
+  console.log(`bench:server — ${DEVICES} devices × ${STREAMS.length} streams × ${SEGMENTS} segments (6-s segments at 2–8 MB/min: a ${((SEGMENTS * SEG_SECONDS) / 60).toFixed(1)}-min backlog per device, then its end of exam), ${ROUNDS} rounds; ${cpus().length} cores; temp ${root}`);
   try {
-    // --- data -------------------------------------------------------------------------------------------------
-    const devs: Dev[] = [];
-    for (let i = 0; i < DEVICES; i++) devs.push(await makeDevice(join(root, `dev${i}`), SEGMENTS));
-    const segs = devs.flatMap((d) => d.segs);
-    const segBytes = segs.reduce((a, s) => a + s.size, 0);
-    console.log(`data: ${segs.length} segments, ${mb(segBytes)} MB (mean ${mb(segBytes / segs.length)} MB a segment)`);
+    // --- data: one set of devices (own keys, sessions and segments) per round -------------------------------------
+    const rounds: Dev[][] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const devs: Dev[] = [];
+      for (let i = 0; i < DEVICES; i++) devs.push(await makeDevice(join(root, `r${r}`, `dev${i}`), SEGMENTS));
+      rounds.push(devs);
+    }
+    const segsOf = (devs: Dev[]) => devs.flatMap((d) => d.segs);
+    const bytesOf = (segs: Seg[]) => segs.reduce((a, s) => a + s.size, 0);
+    const segs = segsOf(rounds[0]!);
+    const segBytes = bytesOf(segs);
+    console.log(`data: ${ROUNDS} × ${segs.length} segments, ${mb(segBytes)} MB a round (mean ${mb(segBytes / segs.length)} MB a segment)`);
 
-    // --- baseline: plain disk copies of the same bytes ------------------------------------------------------------
-    // The machine is shared: the stream copy is measured before and after the upload and both are reported.
-    // Every phase starts with nothing left to write back from the one before (a copy started right after 1.5 GB
-    // was generated measured the disk catching up, not the copy), and with the output of the phases before it
-    // emptied, not deleted (see empty()). Everything is removed with the temp folder at the end.
-    settle(root);
-    const before = await streamCopy(segs, join(root, 'copy-before'));
-    empty(join(root, 'copy-before'));
+    // --- copies and uploads, interleaved: copy, upload, copy, upload, …, copy -------------------------------------
+    // The machine is shared and its speed drifts (a copy of the same bytes measured 117–268 MB/s within an hour), so
+    // each upload round is compared with the mean of the copy right before it and the copy right after it, and the
+    // report gives the median round. Every phase starts with nothing left to write back from the one before (a
+    // copy started right after 1.5 GB was generated measured the disk catching up, not the copy), and with the
+    // output of the phases before it emptied, not deleted (see empty()). All is removed with the temp folder.
+    const copyOf = async (r: number, name: string) => {
+      settle(root);
+      const c = await streamCopy(segsOf(rounds[r]!), join(root, name));
+      empty(join(root, name));
+      return { ...c, rate: bytesOf(segsOf(rounds[r]!)) / c.s };
+    };
+    const copies = [await copyOf(0, 'copy-0')];
+    const durableCopy = await streamCopy(segs, join(root, 'copy-durable'), true);
+    empty(join(root, 'copy-durable'));
     const kernelDir = join(root, 'copy-kernel');
     mkdirSync(kernelDir);
-    let t = performance.now();
+    const t = performance.now();
     for (const [i, s] of segs.entries()) await copyFile(s.abs, join(kernelDir, `k${i}`));
     const kernelCopyS = (performance.now() - t) / 1000;
     empty(kernelDir);
@@ -299,121 +374,104 @@ async function main(): Promise<void> {
 
     // --- reference: plain HTTP PUTs of the same files to a minimal server (no tus, auth, hashing, index) -----------
     settle(root);
-    const ceiling = await plainHttp(devs, join(root, 'plain'));
+    const ceiling = await plainHttp(rounds[0]!, join(root, 'plain'));
     empty(join(root, 'plain'));
 
-    // --- 100 devices at once ----------------------------------------------------------------------------------
-    const data = join(root, 'server');
-    const srv = await startServe(data);
-    // Diagnosis (BENCH_SERVERS=2): a second, independent `kuzet serve` (own data dir) takes the odd devices — the most
-    // a multi-process server could gain here, with no shared lock or index between the two.
-    const data2 = `${data}-2`;
-    const srv2 = process.env.BENCH_SERVERS === '2' ? await startServe(data2) : undefined;
-    const target = (i: number) => (srv2 && i % 2 ? { data: data2, url: srv2.url } : { data, url: srv.url });
-    const srvCpu = () => cpuSeconds(srv.pid) + (srv2 ? cpuSeconds(srv2.pid) : 0);
-    const srvSys = () => sysSeconds(srv.pid) + (srv2 ? sysSeconds(srv2.pid) : 0);
-    for (const [i, d] of devs.entries()) await enrol(target(i).data, target(i).url, d);
-    settle(root);
-    let peak = 0;
-    const sampler = setInterval(() => { try { peak = Math.max(peak, peakRss(srv.pid).rss); } catch { /* exited */ } }, 100);
-    t = performance.now();
-    if (process.env.BENCH_DEBUG) console.log(`upload phase start hrtime_us ${process.hrtime.bigint() / 1000n}`);
-    const cpu0 = { srv: srvCpu(), cli: cpuSeconds('self') };
-    const sys0 = { srv: srvSys(), cli: sysSeconds('self') };
-    const thr0 = { srv: threadCpu(srv.pid), cli: threadCpu('self') };
-    const phases: { live: number; end: number }[] = [];
-    const timeline = process.env.BENCH_TIMELINE ? startTimeline(srv.pid) : undefined;
-    const receipts = await Promise.all(devs.map(async (d, i) => {
-      const a = performance.now();
-      await liveUpload(target(i).url, d, d.segs);
-      const b = performance.now();
-      try { return await uploadBundle(d.dir, target(i).url, { home: d.home, upload: { ...UPLOAD, keepDaysAfterReceipt: -1 } }); } finally {
-        phases.push({ live: b - a, end: performance.now() - b });
-        if (process.env.BENCH_DEBUG) console.log(`live ${(b - a).toFixed(0)} ms, end ${(performance.now() - b).toFixed(0)} ms`);
-      }
-    }));
-    const allS = (performance.now() - t) / 1000;
-    timeline?.stop();
-    // CPU is read the moment the last receipt arrived (before the copies below, which run in this same process).
-    const cpuUsed = { srv: srvCpu() - cpu0.srv, cli: cpuSeconds('self') - cpu0.cli };
-    const sysUsed = { srv: srvSys() - sys0.srv, cli: sysSeconds('self') - sys0.cli };
-    const threads = { srv: threadDiff(thr0.srv, threadCpu(srv.pid)), cli: threadDiff(thr0.cli, threadCpu('self')) };
-    if (process.env.BENCH_DEBUG) console.log(`upload phase end hrtime_us ${process.hrtime.bigint() / 1000n}`);
-    clearInterval(sampler);
-    const hwm = peakRss(srv.pid).hwm; // the peak of the 100 devices' phase (before the 30-minute session below)
-    const delivered = receipts.reduce((a, r) => a + r.payload.totalBytes, 0);
-    const uploadRate = delivered / allS;
-
-    if (process.env.BENCH_SPLIT) {
-      // Diagnosis: a few more devices one after another, with CPU split by phase (BENCH_SPLIT=<n>).
-      const n = Number(process.env.BENCH_SPLIT);
-      const acc = { liveCli: 0, liveSrv: 0, endCli: 0, endSrv: 0, bytes: 0 };
-      for (let i = 0; i < n; i++) {
-        const d = await makeDevice(join(root, `split${i}`), SEGMENTS);
-        await enrol(data, srv.url, d);
-        let c = { cli: cpuSeconds('self'), srv: cpuSeconds(srv.pid) };
-        await liveUpload(srv.url, d, d.segs);
-        let c2 = { cli: cpuSeconds('self'), srv: cpuSeconds(srv.pid) };
-        acc.liveCli += c2.cli - c.cli; acc.liveSrv += c2.srv - c.srv;
-        c = c2;
-        const r = await uploadBundle(d.dir, srv.url, { home: d.home, upload: { ...UPLOAD, keepDaysAfterReceipt: -1 } });
-        c2 = { cli: cpuSeconds('self'), srv: cpuSeconds(srv.pid) };
-        acc.endCli += c2.cli - c.cli; acc.endSrv += c2.srv - c.srv;
-        acc.bytes += r.payload.totalBytes;
-      }
-      if (process.env.BENCH_DEBUG) console.log(`split end hrtime_us ${process.hrtime.bigint() / 1000n}`);
-      const ms = (x: number) => ((x * 1000) / n).toFixed(1);
-      console.log(`split     per device (${SEGMENTS * STREAMS.length} segments, ${mb(acc.bytes / n)} MB): live upload CPU device ${ms(acc.liveCli)} ms + server ${ms(acc.liveSrv)} ms; end of exam device ${ms(acc.endCli)} ms + server ${ms(acc.endSrv)} ms`);
+    // --- N devices at once, ROUNDS times, each followed by a copy ------------------------------------------------
+    const results: Round[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      results.push(await uploadRound(rounds[r]!, join(root, `server-${r}`)));
+      // The copy after this round (the server is stopped: its background flush would land in the copy).
+      copies.push(await copyOf(r, `copy-${r + 1}`));
     }
 
-    // --- exam end → receipt for a 30-minute session ---------------------------------------------------------------
-    const perStream = Math.round((EXAM_MINUTES * 60) / SEG_SECONDS);
-    const exam = await makeDevice(join(root, 'exam30'), perStream);
-    await enrol(data, srv.url, exam);
-    const lastIndex = `seg-${String(perStream - 1).padStart(5, '0')}.ts`;
-    const live = exam.segs.filter((s) => !s.path.endsWith(lastIndex));
-    await liveUpload(srv.url, exam, live);
-    const examBytes = exam.segs.reduce((a, s) => a + s.size, 0);
-    t = performance.now();
-    const r30 = await uploadBundle(exam.dir, srv.url, { home: exam.home, upload: { ...UPLOAD, keepDaysAfterReceipt: -1 } });
-    const endToReceiptS = (performance.now() - t) / 1000;
-    await srv.stop();
-    if (srv2) { await srv2.stop(); empty(data2); }
-    empty(data); // the server's copies (the receipts were checked): the copy below writes into freed memory, as the upload did
-
-    // --- baseline again, after the upload, with the server stopped (its background flush would land in the copy) ---
-    settle(root);
-    const after = await streamCopy(segs, join(root, 'copy-after'));
-    empty(join(root, 'copy-after'));
-    const durableCopy = await streamCopy(segs, join(root, 'copy-durable'), true);
-    const streamCopyS = (before.s + after.s) / 2;
-    const streamCopyRate = segBytes / streamCopyS;
+    // --- exam end → receipt for a 30-minute session (and the BENCH_SPLIT diagnosis): a server of their own, after
+    // the rounds, so that neither the 450 MB of this session nor the split devices land in a round or a copy.
+    let splitLine = '';
+    let exam30 = { s: 0, segs: 0, live: 0, bytes: 0, files: 0, manifest: '', how: '' };
+    {
+      const data = join(root, 'server-exam');
+      const srv = await startServe(data);
+      try {
+        if (process.env.BENCH_SPLIT) splitLine = await splitDevices(root, data, srv.url, srv.pid);
+        const perStream = Math.round((EXAM_MINUTES * 60) / SEG_SECONDS);
+        const exam = await makeDevice(join(root, 'exam30'), perStream);
+        await enrol(data, srv.url, exam);
+        const lastIndex = `seg-${String(perStream - 1).padStart(5, '0')}.ts`;
+        const live = exam.segs.filter((s) => !s.path.endsWith(lastIndex));
+        await liveUpload(srv.url, exam, live);
+        const tt = performance.now();
+        const r30 = await uploadBundle(exam.dir, srv.url, { home: exam.home, upload: { ...UPLOAD, keepDaysAfterReceipt: -1 } });
+        exam30 = {
+          s: (performance.now() - tt) / 1000, segs: exam.segs.length, live: live.length, bytes: bytesOf(exam.segs),
+          files: r30.payload.files.length, manifest: r30.payload.manifestSha256,
+          how: srv.logLines.find((l) => l.includes(`session ${exam.id}: verified`))?.replace(/^\[[^\]]*\] /, '') ?? '',
+        };
+      } finally {
+        await srv.stop();
+      }
+    }
 
     // --- report -----------------------------------------------------------------------------------------------
     console.log('');
     const perMb = (cpu: number, bytes: number) => ((cpu * 1000) / (bytes / 1048576)).toFixed(1);
+    const rates = results.map((x) => x.bytes / x.s);
+    const baseRates = results.map((_, r) => 2 / (1 / copies[r]!.rate + 1 / copies[r + 1]!.rate)); // bytes / mean time
+    const ratios = rates.map((x, r) => x / baseRates[r]!);
+    const mid = ratios.indexOf([...ratios].sort((a, b) => a - b)[(ratios.length - 1) >> 1]!); // the median round (lower middle)
+    const m = results[mid]!;
+    const streamCopyRate = baseRates[mid]!;
+    const uploadRate = rates[mid]!;
     console.log(`machine   load average at start ${load0.map((x) => x.toFixed(1)).join(' ')}, at end ${loadavg().map((x) => x.toFixed(1)).join(' ')} (${cpus().length} cores, shared)`);
-    console.log(`baseline  stream copy (read→write)   ${mb(streamCopyRate)} MB/s   (mean of ${mb(segBytes / before.s)} MB/s before and ${mb(segBytes / after.s)} MB/s after the upload; ${perMb(before.cpu + after.cpu, 2 * segBytes)} ms CPU a MB)`);
+    console.log(`rounds    copy ${copies.map((c) => mb(c.rate)).join(' | ')} MB/s; upload ${rates.map((x) => mb(x)).join(' | ')} MB/s (each between the copies either side of it); ratio ${ratios.map((x) => x.toFixed(2)).join(' | ')}`);
+    console.log(`baseline  stream copy (read→write)   ${mb(streamCopyRate)} MB/s   (median round ${mid + 1}: mean of ${mb(copies[mid]!.rate)} MB/s before and ${mb(copies[mid + 1]!.rate)} MB/s after it; ${perMb(copies.reduce((a, c) => a + c.cpu, 0), copies.length * segBytes)} ms CPU a MB)`);
     console.log(`context   stream copy + one flush    ${mb(segBytes / durableCopy.s)} MB/s   (the same copy, then \`sync -f\` of its filesystem: bytes on disk, as before a receipt)`);
     console.log(`baseline  fs.copyFile (kernel)       ${mb(kernelCopyRate)} MB/s   (${kernelCopyS.toFixed(2)} s)`);
     console.log(`reference plain HTTP PUT, ${DEVICES} at once   ${mb(segBytes / ceiling.s)} MB/s   (minimal Node server writing the bytes to disk: no tus, auth, hashing or index; ${perMb(ceiling.cpu, segBytes)} ms CPU a MB) = ${(segBytes / ceiling.s / streamCopyRate).toFixed(2)} of the copy`);
-    console.log(`upload    ${DEVICES} devices at once       ${mb(uploadRate)} MB/s   (${allS.toFixed(2)} s for ${mb(delivered)} MB, ${receipts.length} receipts${srv2 ? '; two independent servers (BENCH_SERVERS=2), server CPU below is both, RSS the first only' : ''})`);
-    console.log(`cpu       server ${cpuUsed.srv.toFixed(2)} s + devices (this process) ${cpuUsed.cli.toFixed(2)} s during the ${allS.toFixed(2)} s upload = ${perMb(cpuUsed.srv + cpuUsed.cli, delivered)} ms CPU a MB (server ${perMb(cpuUsed.srv, delivered)}), ${((cpuUsed.srv + cpuUsed.cli) / allS).toFixed(2)} cores busy; in the kernel: server ${sysUsed.srv.toFixed(2)} s, devices ${sysUsed.cli.toFixed(2)} s`);
-    console.log(`threads   server: ${threads.srv}; devices: ${threads.cli} (CPU seconds by thread: the event loop, and the thread pool / V8 helpers)`);
+    console.log(`upload    ${DEVICES} devices at once       ${mb(uploadRate)} MB/s   (median round: ${m.s.toFixed(2)} s for ${mb(m.bytes)} MB, ${m.receipts} receipts${process.env.BENCH_SERVERS === '2' ? '; two independent servers (BENCH_SERVERS=2), server CPU below is both, RSS the first only' : ''})`);
+    const cpu = { srv: results.reduce((a, x) => a + x.cpu.srv, 0), cli: results.reduce((a, x) => a + x.cpu.cli, 0) };
+    const sys = { srv: results.reduce((a, x) => a + x.sys.srv, 0), cli: results.reduce((a, x) => a + x.sys.cli, 0) };
+    const allS = results.reduce((a, x) => a + x.s, 0);
+    const delivered = results.reduce((a, x) => a + x.bytes, 0);
+    console.log(`cpu       all rounds: server ${cpu.srv.toFixed(2)} s + devices (this process) ${cpu.cli.toFixed(2)} s during ${allS.toFixed(2)} s of upload = ${perMb(cpu.srv + cpu.cli, delivered)} ms CPU a MB (server ${perMb(cpu.srv, delivered)}), ${((cpu.srv + cpu.cli) / allS).toFixed(2)} cores busy; in the kernel: server ${sys.srv.toFixed(2)} s, devices ${sys.cli.toFixed(2)} s`);
+    console.log(`threads   median round, server: ${m.threads.srv}; devices: ${m.threads.cli} (CPU seconds by thread: the event loop, and the thread pool / V8 helpers)`);
+    const phases = results.flatMap((x) => x.phases);
     const avg = (k: 'live' | 'end') => phases.reduce((a, p) => a + p[k], 0) / phases.length / 1000;
     console.log(`devices   mean wall time: live upload of the segments ${avg('live').toFixed(2)} s, end of exam (tail, manifest, server verification and disk flush, receipt) ${avg('end').toFixed(2)} s (max ${(Math.max(...phases.map((p) => p.end)) / 1000).toFixed(2)} s)`);
-    console.log(`ratio     upload / stream copy       ${(uploadRate / streamCopyRate).toFixed(2)}   (goal ≥ 0.80)`);
+    console.log(`ratio     upload / stream copy       ${(uploadRate / streamCopyRate).toFixed(2)}   (goal ≥ 0.80; median of ${ROUNDS} rounds, range ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`);
     console.log(`ratio     upload / plain HTTP PUT    ${(uploadRate / (segBytes / ceiling.s)).toFixed(2)}`);
     console.log(`ratio     upload / fs.copyFile       ${(uploadRate / kernelCopyRate).toFixed(2)}`);
     console.log(`ratio     upload / copy + flush      ${(uploadRate / (segBytes / durableCopy.s)).toFixed(2)}   (context: both end with the bytes on disk)`);
-    console.log(`server    peak RSS (VmHWM)           ${mb(hwm)} MB   (sampled max ${mb(peak)} MB; goal ≤ 300 MB)`);
-    console.log(`exam end → receipt, ${EXAM_MINUTES}-min session   ${endToReceiptS.toFixed(2)} s   (${exam.segs.length} segments, ${mb(examBytes)} MB, tail ${exam.segs.length - live.length} segments + log + manifest; the server checks the signature, the log chain and every file against its arrival hash and size)`);
-    console.log(`receipt   ${r30.payload.files.length} files, manifest ${r30.payload.manifestSha256.slice(0, 16)}…`);
-    const how = srv.logLines.find((l) => l.includes(`session ${exam.id}: verified`));
-    if (how) console.log(`server    ${how.replace(/^\[[^\]]*\] /, '')}`);
+    console.log(`server    peak RSS (VmHWM)           ${mb(Math.max(...results.map((x) => x.hwm)))} MB   (highest of the rounds; sampled max ${mb(Math.max(...results.map((x) => x.peak)))} MB; goal ≤ 300 MB)`);
+    if (splitLine) console.log(splitLine);
+    console.log(`exam end → receipt, ${EXAM_MINUTES}-min session   ${exam30.s.toFixed(2)} s   (${exam30.segs} segments, ${mb(exam30.bytes)} MB, tail ${exam30.segs - exam30.live} segments + log + manifest; the server checks the signature, the log chain and every file against its arrival hash and size)`);
+    console.log(`receipt   ${exam30.files} files, manifest ${exam30.manifest.slice(0, 16)}…`);
+    if (exam30.how) console.log(`server    ${exam30.how}`);
   } finally {
     if (process.env.BENCH_KEEP !== '1') rmSync(root, { recursive: true, force: true });
   }
+}
+
+/** Diagnosis (BENCH_SPLIT=<n>): n more devices one after another, with CPU split by phase. */
+async function splitDevices(root: string, data: string, url: string, srvPid: number): Promise<string> {
+  const n = Number(process.env.BENCH_SPLIT);
+  const acc = { liveCli: 0, liveSrv: 0, endCli: 0, endSrv: 0, bytes: 0 };
+  for (let i = 0; i < n; i++) {
+    const d = await makeDevice(join(root, `split${i}`), SEGMENTS);
+    await enrol(data, url, d);
+    let c = { cli: cpuSeconds('self'), srv: cpuSeconds(srvPid) };
+    await liveUpload(url, d, d.segs);
+    let c2 = { cli: cpuSeconds('self'), srv: cpuSeconds(srvPid) };
+    acc.liveCli += c2.cli - c.cli; acc.liveSrv += c2.srv - c.srv;
+    c = c2;
+    const r = await uploadBundle(d.dir, url, { home: d.home, upload: { ...UPLOAD, keepDaysAfterReceipt: -1 } });
+    c2 = { cli: cpuSeconds('self'), srv: cpuSeconds(srvPid) };
+    acc.endCli += c2.cli - c.cli; acc.endSrv += c2.srv - c.srv;
+    acc.bytes += r.payload.totalBytes;
+  }
+  if (process.env.BENCH_DEBUG) console.log(`split end hrtime_us ${process.hrtime.bigint() / 1000n}`);
+  const ms = (x: number) => ((x * 1000) / n).toFixed(1);
+  return `split     per device (${SEGMENTS * STREAMS.length} segments, ${mb(acc.bytes / n)} MB): live upload CPU device ${ms(acc.liveCli)} ms + server ${ms(acc.liveSrv)} ms; end of exam device ${ms(acc.endCli)} ms + server ${ms(acc.endSrv)} ms`;
 }
 
 main().catch((e) => {
