@@ -45,12 +45,15 @@ export function formatEta(s: number | null): string {
   return m >= 60 ? `${Math.floor(m / 60)}:${String(m % 60).padStart(2, '0')}:${String(sec).padStart(2, '0')}` : `${m}:${String(sec).padStart(2, '0')}`;
 }
 
-/** One progress line: `Uploading [#####-----]  52%  12.1 MB/23.4 MB  7/12 files  3.1 MB/s  ETA 0:04`. */
+/** One progress line: `Uploading [#####-----]  52%  12.1 MB/23.4 MB  7/12 files  3.1 MB/s  ETA 0:04` (no rate while unknown). */
 export function progressLine(p: UploadProgress, l: Lang = lang(), width = 24): string {
   const frac = p.bytesTotal > 0 ? Math.min(1, p.bytesDone / p.bytesTotal) : 1;
   const fill = Math.round(frac * width);
   const bar = '#'.repeat(fill) + '-'.repeat(width - fill);
   const pct = `${Math.floor(frac * 100)}%`.padStart(4);
   const retry = p.retrying ? `  (${t('retrying', l)}: ${p.retrying.slice(0, 60)})` : '';
-  return `${t('uploading', l)} [${bar}] ${pct}  ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}  ${p.filesDone}/${p.filesTotal} ${t('files', l)}  ${formatBytes(p.rateBps)}/s  ${t('eta', l)} ${formatEta(p.etaSeconds)}${retry}`;
+  // The rate is known once half a second of sending has been measured; until then (or for an upload that took less)
+  // it is left out rather than shown as 0 B/s.
+  const rate = p.rateBps > 0 ? `  ${formatBytes(p.rateBps)}/s` : '';
+  return `${t('uploading', l)} [${bar}] ${pct}  ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}  ${p.filesDone}/${p.filesTotal} ${t('files', l)}${rate}  ${t('eta', l)} ${formatEta(p.etaSeconds)}${retry}`;
 }
