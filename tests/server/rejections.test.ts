@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { ensureHome } from '../../src/main/core/home.js';
 import { generateKeyPair, saveKeyPair, loadKeyPair } from '../../src/main/core/keys.js';
@@ -154,6 +155,34 @@ describe('the evidence server refuses bad input with a clear reason', () => {
     const b2 = await makeBundle(dev.home.bundles, dev.key, { segments: 6, segBytes: 150_000 });
     const u2 = await rejection(uploadBundle(b2.dir, srv.url, { home: dev.home, upload: fast }));
     expect(u2.message).toMatch(/limits\.maxSessionBytes/);
+  });
+
+  it('uploads created at the same moment cannot pass a session limit together', async () => {
+    // 20 creations of 150 kB at once against a 2 MB session limit: exactly 13 fit. The server commits upload rows in
+    // groups, so it checks the limit again inside the commit; checking only before it would let more through.
+    // The 20 requests go out on 20 open connections in one write each, so the server reads them in the same turn.
+    const sid = sessionId();
+    const tok = await dev.client.bearer();
+    const { hostname: host, port } = new URL(srv.url);
+    const b64 = (v: string) => Buffer.from(v).toString('base64');
+    const socks = await Promise.all(Array.from({ length: 20 }, () => new Promise<Socket>((res, rej) => {
+      const s = connect(Number(port), host, () => res(s));
+      s.once('error', rej);
+    })));
+    const answers = socks.map((s) => new Promise<string>((res) => {
+      let got = '';
+      s.on('data', (d) => { got += d; if (got.includes('\r\n\r\n')) { res(got.split('\r\n')[0]!); s.destroy(); } });
+      s.on('close', () => res(got.split('\r\n')[0] ?? ''));
+    }));
+    socks.forEach((s, i) => {
+      const meta = `session ${b64(sid)},path ${b64(`media/face/seg-${String(i).padStart(5, '0')}.ts`)},sha256 ${b64(sha256Hex(Buffer.from(String(i))))}`;
+      s.write(`POST /files/ HTTP/1.1\r\nHost: ${host}:${port}\r\nAuthorization: Bearer ${tok}\r\nTus-Resumable: 1.0.0\r\n` +
+        `Upload-Length: 150000\r\nUpload-Metadata: ${meta}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    });
+    const status = (await Promise.all(answers)).map((l) => l.split(' ')[1]);
+    expect(status.filter((c) => c === '201')).toHaveLength(13);
+    expect(status.filter((c) => c === '413')).toHaveLength(7);
+    expect(srv.db.sessionBytes(sid)).toEqual({ bytes: 13 * 150_000, count: 13 });
   });
 
   it('a device cannot read evidence back, through the API or the upload endpoint', async () => {

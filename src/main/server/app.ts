@@ -182,7 +182,7 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
         log(`upload ${row.session_id}/${row.path}: bytes do not match the declared sha256; kept as ${keptAs}`);
         return { state: 'mismatch', actual: h.sha256, keptAs };
       }
-      db.markStored(uploadId, nowMs());
+      await db.inBatch(() => db.markStored(uploadId, nowMs())); // group commit, as the row's insert
       if (disk.isAvailable) disk.flushSoon();
       else store.syncSoon(uploadId);
       return { state: 'stored', sha256: h.sha256 };
@@ -220,10 +220,14 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
         const path = meta.path!;
         const sha = meta.sha256!;
         const size = upload.size ?? 0;
-        const sess = db.session(sid);
-        if (sess && sess.device_keyid !== device.keyid) {
-          throw new ApiError(403, 'SESSION_OWNED', `Session ${sid} was uploaded by another device (${sess.machine_id}); a device can only upload its own sessions.`);
-        }
+        const owned = () => {
+          const sess = db.session(sid);
+          if (sess && sess.device_keyid !== device.keyid) {
+            throw new ApiError(403, 'SESSION_OWNED', `Session ${sid} was uploaded by another device (${sess.machine_id}); a device can only upload its own sessions.`);
+          }
+          return sess;
+        };
+        owned();
         const existing = db.file(upload.id);
         if (existing) {
           if (existing.state === 'stored') throw new ApiError(409, 'ALREADY_STORED', `${path} of session ${sid} is already stored (same content); nothing to upload.`, { uploadId: upload.id, state: 'stored' });
@@ -232,22 +236,32 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
           }
           db.dropFile(upload.id); // the index row outlived a failed create: start over
         }
-        if (sess?.status === 'verified') {
-          throw new ApiError(409, 'SESSION_VERIFIED', `Session ${sid} is already verified and receipted; its evidence cannot change (${path} with different content refused).`);
-        }
-        const used = db.sessionBytes(sid);
-        if (used.count >= config.limits.maxFilesPerSession) {
-          throw new ApiError(413, 'TOO_MANY_FILES', `Session ${sid} already has ${used.count} files; the limit is ${config.limits.maxFilesPerSession} (limits.maxFilesPerSession).`);
-        }
-        if (used.bytes + size > config.limits.maxSessionBytes) {
-          throw new ApiError(413, 'SESSION_TOO_LARGE', `Session ${sid} would hold ${used.bytes + size} bytes; the limit is ${config.limits.maxSessionBytes} (limits.maxSessionBytes).`);
-        }
+        /** The session may take this file: ownership, not yet receipted, limits. Returns whether it exists. */
+        const mayAdd = () => {
+          const sess = owned();
+          if (sess?.status === 'verified') {
+            throw new ApiError(409, 'SESSION_VERIFIED', `Session ${sid} is already verified and receipted; its evidence cannot change (${path} with different content refused).`);
+          }
+          const used = db.sessionBytes(sid);
+          if (used.count >= config.limits.maxFilesPerSession) {
+            throw new ApiError(413, 'TOO_MANY_FILES', `Session ${sid} already has ${used.count} files; the limit is ${config.limits.maxFilesPerSession} (limits.maxFilesPerSession).`);
+          }
+          if (used.bytes + size > config.limits.maxSessionBytes) {
+            throw new ApiError(413, 'SESSION_TOO_LARGE', `Session ${sid} would hold ${used.bytes + size} bytes; the limit is ${config.limits.maxSessionBytes} (limits.maxSessionBytes).`);
+          }
+          return sess !== undefined;
+        };
+        mayAdd();
         try {
-          db.tx(() => {
-            if (!sess) db.createSession(sid, device.keyid, device.machine_id, device.lab, nowMs());
+          // Group commit: the row is committed with the other uploads created in this turn of the event loop. The
+          // checks run again in the same transaction, so nothing that happened in between (another upload of the
+          // session, its completion) can let this one past them.
+          await db.inBatch(() => {
+            if (!mayAdd()) db.createSession(sid, device.keyid, device.machine_id, device.lab, nowMs());
             db.addFile({ upload_id: upload.id, session_id: sid, path, sha256: sha, size, state: 'receiving', created_at: nowMs(), stored_at: null });
           });
-        } catch {
+        } catch (e) {
+          if (e instanceof ApiError) throw e;
           throw new ApiError(409, 'UPLOAD_EXISTS', `${path} of session ${sid} is already being uploaded; resume it.`, { uploadId: upload.id, state: 'receiving' });
         }
       },
