@@ -55,6 +55,18 @@ describe('upload store: writing a body', () => {
     expect(sha(readFileSync(join(dir, id)))).toBe(sha(body));
   });
 
+  it('a body paused before it reaches the store is still read to its end', async () => {
+    const { st, dir } = store();
+    const id = 'd'.repeat(40);
+    const body = randomBytes(300_000);
+    await st.create(new Upload({ id, size: body.length, offset: 0 }));
+    const r = new PassThrough();
+    r.pause();
+    r.end(body);
+    expect(await st.write(r, id, 0)).toBe(body.length);
+    expect(readFileSync(join(dir, id)).equals(body)).toBe(true);
+  }, 5000);
+
   it('an empty body stores nothing and resolves at its offset', async () => {
     const { st } = store();
     const id = 'c'.repeat(40);

@@ -226,7 +226,8 @@ export class LeanFileStore extends FileStore {
    * failed disk write stops reading the body.
    */
   override write(readable: Readable, id: string, offset: number): Promise<number> {
-    const path = this.pathOf(id);
+    let path: string;
+    try { path = this.pathOf(id); } catch (e) { return Promise.reject(e); }
     const hash = this.hasher.begin(id, offset);
     let fd: number;
     const made = this.justCreated.get(id);
@@ -286,6 +287,7 @@ export class LeanFileStore extends FileStore {
         }
       };
       readable.on('data', onData);
+      if (readable.isPaused()) readable.resume(); // paused by someone before: 'data' alone would not start it
       const stopWatching = finished(readable, (err) => {
         if (err) failed = true; // the request broke off: keep what arrived (the upload resumes from there)
         ended = true;
