@@ -12,14 +12,17 @@
  *     receipt. The server runs as a separate `kuzet serve` process; its peak RSS is read from /proc (VmHWM).
  *     This is done BENCH_ROUNDS times (3), each with its own devices and a fresh server, interleaved with the stream
  *     copy (copy, upload, copy, upload, …, copy): the machine is shared and its speed drifts, so each round is
- *     compared with the copies either side of it, and the median round is the result.
+ *     compared with the copies either side of it, and the median round is the result. Before each measured round,
+ *     BENCH_WARMUP (20) other devices upload to the same server, not counted: at the end of an exam the server has
+ *     been taking live uploads for an hour, so its code is compiled and optimised; a process started a second ago
+ *     is not (BENCH_WARMUP=0 measures that case).
  *  3. Exam end → receipt for one 30-minute session (3 streams at 2–8 MB/min, 6-s segments; synthetic bundle),
  *     whose segments were delivered live except the last one of each stream.
  *
  * Environment: BENCH_DEVICES (100), BENCH_SEGMENTS per stream per device (3: an 18-s exam per device, in which the
  * fixed work of a session — token, tail, verification, flush, receipt — weighs about as much as all its segments;
  * 10 = a one-minute backlog per device, as after a short network outage; docs/server.md reports both),
- * BENCH_EXAM_MINUTES (30), BENCH_ROUNDS (3),
+ * BENCH_EXAM_MINUTES (30), BENCH_ROUNDS (3), BENCH_WARMUP (20 devices; 0 = none),
  * BENCH_KEEP=1 keeps the temp folder. Diagnostics: BENCH_SPLIT=<n>, BENCH_DEBUG=1, BENCH_PROF=<dir>, BENCH_TIDS=1, BENCH_TIMELINE=<ms>, BENCH_SERVERS=2.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -47,6 +50,7 @@ const DEVICES = Number(process.env.BENCH_DEVICES ?? 100);
 const SEGMENTS = Number(process.env.BENCH_SEGMENTS ?? 3);
 const EXAM_MINUTES = Number(process.env.BENCH_EXAM_MINUTES ?? 30);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+const WARMUP = Math.max(0, Number(process.env.BENCH_WARMUP ?? 20));
 const SEG_SECONDS = 6;
 /** What a lab machine uses: the machine config's default upload settings (concurrency 2 …). */
 const UPLOAD = parseMachineConfig({}).upload;
@@ -277,14 +281,29 @@ interface Round {
   s: number; bytes: number; receipts: number;
   cpu: { srv: number; cli: number }; sys: { srv: number; cli: number }; threads: { srv: string; cli: string };
   phases: { live: number; end: number }[]; hwm: number; peak: number;
+  /** The warm-up before the measured part (BENCH_WARMUP devices), if any. */
+  warm: { s: number; bytes: number } | null;
 }
 
 /**
  * One upload round: a fresh `kuzet serve` (its own data dir), the devices enrolled, then all of them at once: live
  * upload of their segments, end of exam, receipt.
  */
-async function uploadRound(devs: Dev[], data: string): Promise<Round> {
+async function uploadRound(devs: Dev[], data: string, warm: Dev[] = []): Promise<Round> {
   const srv = await startServe(data);
+  let warmed: Round['warm'] = null;
+  if (warm.length > 0) {
+    // BENCH_WARMUP: other devices upload to the same server first (not measured), so the measured round meets a
+    // server whose code V8 has already compiled and optimised, as a server that has been taking live uploads during
+    // an exam has. Without it, a fresh process spent 10–15 % more CPU a MB (docs/server.md, fifth session).
+    for (const d of warm) await enrol(data, srv.url, d);
+    const t0 = performance.now();
+    const got = await Promise.all(warm.map(async (d) => {
+      await liveUpload(srv.url, d, d.segs);
+      return uploadBundle(d.dir, srv.url, { home: d.home, upload: { ...UPLOAD, keepDaysAfterReceipt: -1 } });
+    }));
+    warmed = { s: (performance.now() - t0) / 1000, bytes: got.reduce((a, x) => a + x.payload.totalBytes, 0) };
+  }
   // Diagnosis (BENCH_SERVERS=2): a second, independent `kuzet serve` (own data dir) takes the odd devices — the most
   // a multi-process server could gain here, with no shared lock or index between the two.
   const data2 = `${data}-2`;
@@ -320,7 +339,7 @@ async function uploadRound(devs: Dev[], data: string): Promise<Round> {
     cpu: { srv: srvCpu() - cpu0.srv, cli: cpuSeconds('self') - cpu0.cli },
     sys: { srv: srvSys() - sys0.srv, cli: sysSeconds('self') - sys0.cli },
     threads: { srv: threadDiff(thr0.srv, threadCpu(srv.pid)), cli: threadDiff(thr0.cli, threadCpu('self')) },
-    phases, hwm: peakRss(srv.pid).hwm, peak: 0,
+    phases, hwm: peakRss(srv.pid).hwm, peak: 0, warm: warmed,
   };
   if (process.env.BENCH_DEBUG) console.log(`upload phase end hrtime_us ${process.hrtime.bigint() / 1000n}`);
   clearInterval(sampler);
@@ -338,10 +357,14 @@ async function main(): Promise<void> {
   try {
     // --- data: one set of devices (own keys, sessions and segments) per round -------------------------------------
     const rounds: Dev[][] = [];
+    const warmups: Dev[][] = [];
     for (let r = 0; r < ROUNDS; r++) {
       const devs: Dev[] = [];
       for (let i = 0; i < DEVICES; i++) devs.push(await makeDevice(join(root, `r${r}`, `dev${i}`), SEGMENTS));
       rounds.push(devs);
+      const w: Dev[] = [];
+      for (let i = 0; i < WARMUP; i++) w.push(await makeDevice(join(root, `r${r}`, `warm${i}`), SEGMENTS));
+      warmups.push(w);
     }
     const segsOf = (devs: Dev[]) => devs.flatMap((d) => d.segs);
     const bytesOf = (segs: Seg[]) => segs.reduce((a, s) => a + s.size, 0);
@@ -380,7 +403,7 @@ async function main(): Promise<void> {
     // --- N devices at once, ROUNDS times, each followed by a copy ------------------------------------------------
     const results: Round[] = [];
     for (let r = 0; r < ROUNDS; r++) {
-      results.push(await uploadRound(rounds[r]!, join(root, `server-${r}`)));
+      results.push(await uploadRound(rounds[r]!, join(root, `server-${r}`), warmups[r]!));
       // The copy after this round (the server is stopped: its background flush would land in the copy).
       copies.push(await copyOf(r, `copy-${r + 1}`));
     }
@@ -429,6 +452,10 @@ async function main(): Promise<void> {
     console.log(`baseline  fs.copyFile (kernel)       ${mb(kernelCopyRate)} MB/s   (${kernelCopyS.toFixed(2)} s)`);
     console.log(`reference plain HTTP PUT, ${DEVICES} at once   ${mb(segBytes / ceiling.s)} MB/s   (minimal Node server writing the bytes to disk: no tus, auth, hashing or index; ${perMb(ceiling.cpu, segBytes)} ms CPU a MB) = ${(segBytes / ceiling.s / streamCopyRate).toFixed(2)} of the copy`);
     console.log(`upload    ${DEVICES} devices at once       ${mb(uploadRate)} MB/s   (median round: ${m.s.toFixed(2)} s for ${mb(m.bytes)} MB, ${m.receipts} receipts${process.env.BENCH_SERVERS === '2' ? '; two independent servers (BENCH_SERVERS=2), server CPU below is both, RSS the first only' : ''})`);
+    const warmRates = results.filter((x) => x.warm).map((x) => x.warm!.bytes / x.warm!.s).sort((a, b) => a - b);
+    console.log(WARMUP > 0
+      ? `warm-up   ${WARMUP} other devices upload to each round's server first, not counted (median ${mb(warmRates[(warmRates.length - 1) >> 1]!)} MB/s on the server just started): the round meets a warm server, as at the end of an exam; BENCH_WARMUP=0 measures a cold one`
+      : 'warm-up   none (BENCH_WARMUP=0): each round meets a server process that has just started');
     const cpu = { srv: results.reduce((a, x) => a + x.cpu.srv, 0), cli: results.reduce((a, x) => a + x.cpu.cli, 0) };
     const sys = { srv: results.reduce((a, x) => a + x.sys.srv, 0), cli: results.reduce((a, x) => a + x.sys.cli, 0) };
     const allS = results.reduce((a, x) => a + x.s, 0);
