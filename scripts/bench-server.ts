@@ -295,7 +295,7 @@ async function uploadRound(devs: Dev[], data: string, warm: Dev[] = []): Promise
   if (warm.length > 0) {
     // BENCH_WARMUP: other devices upload to the same server first (not measured), so the measured round meets a
     // server whose code V8 has already compiled and optimised, as a server that has been taking live uploads during
-    // an exam has. Without it, a fresh process spent 10–15 % more CPU a MB (docs/server.md, fifth session).
+    // an exam has. Without it, a fresh process spent 10–20 % more CPU a MB (docs/server.md, fifth session).
     for (const d of warm) await enrol(data, srv.url, d);
     const t0 = performance.now();
     const got = await Promise.all(warm.map(async (d) => {

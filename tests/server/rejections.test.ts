@@ -160,7 +160,7 @@ describe('the evidence server refuses bad input with a clear reason', () => {
   it('uploads created at the same moment cannot pass a session limit together', async () => {
     // 20 creations of 150 kB at once against a 2 MB session limit: exactly 13 fit. The server commits upload rows in
     // groups, so it checks the limit again inside the commit; checking only before it would let more through.
-    // The 20 requests go out on 20 open connections in one write each, so the server reads them in the same turn.
+    // The 20 requests go out on 20 open connections, one write each, so they reach the server within one commit window.
     const sid = sessionId();
     const tok = await dev.client.bearer();
     const { hostname: host, port } = new URL(srv.url);
