@@ -7,6 +7,7 @@ import { checkReceipt } from '../../src/main/server/protocol.js';
 import { listFiles } from '../../src/main/evidence/hash.js';
 import { uploadBundle, receiptPathFor } from '../../src/main/upload/bundle.js';
 import { loadEnrolment } from '../../src/main/upload/client.js';
+import { ARRIVAL_HASH_MAX, FileEvidenceStore } from '../../src/main/server/storage.js';
 import { makeBundle, serverWithDevice } from './helpers.js';
 
 describe('evidence delivery end to end (loopback)', () => {
@@ -81,5 +82,31 @@ describe('evidence delivery end to end (loopback)', () => {
     const res = await t.dev.client.complete(b2.id, undefined, rest);
     expect(res.status).toBe('quarantined');
     expect(res.status === 'quarantined' && res.reasons.join('\n')).toMatch(/arrived with bytes that differ from its declared hash/);
+  });
+
+  it('a segment bigger than ARRIVAL_HASH_MAX is hashed from disk by the hash worker: good bytes stored, bad ones kept aside', async () => {
+    const store = t.srv.store as FileEvidenceStore;
+    const before = store.hashWorker.counts.worker;
+    const b = await makeBundle(t.dev.home.bundles, t.dev.key, { sources: ['face'], segments: 2, segBytes: 4 * ARRIVAL_HASH_MAX + 123 });
+    const path = 'media/face/seg-00000.ts';
+    const good = readFileSync(join(b.dir, path));
+    expect(good.length).toBeGreaterThan(ARRIVAL_HASH_MAX);
+    const bad = join(t.root, 'corrupted-big.ts');
+    const flipped = Buffer.from(good);
+    flipped[flipped.length - 1] ^= 0xff; // one bit pattern in the last byte: the whole file must have been hashed
+    writeFileSync(bad, flipped);
+    await expect(t.dev.client.create(b.id, path, sha256Hex(good), good.length, undefined, { file: bad, end: good.length }))
+      .rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH' });
+    expect(store.hashWorker.counts.worker).toBe(before + 1);
+    const r = await uploadBundle(b.dir, t.srv.url, { home: t.dev.home, upload: { keepDaysAfterReceipt: -1 } });
+    expect(t.srv.db.session(b.id)?.status).toBe('verified');
+    expect(store.hashWorker.counts.worker).toBeGreaterThanOrEqual(before + 3); // the two segments, sent again
+    for (const f of r.payload.files) {
+      const row = t.srv.db.filesOf(b.id).find((x) => x.path === f.path && x.state === 'stored');
+      expect(row?.sha256).toBe(f.sha256);
+      expect(sha256Hex(readFileSync(join(t.data, 'uploads', row!.upload_id)))).toBe(f.sha256);
+    }
+    const [kept] = t.srv.db.rejectedUploads(b.id) as { kept_as: string }[];
+    expect(readFileSync(kept!.kept_as).equals(flipped)).toBe(true);
   });
 });

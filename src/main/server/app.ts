@@ -162,11 +162,18 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
       const row = db.file(uploadId);
       if (!row) return { state: 'absent' };
       if (row.state === 'stored') return { state: 'stored', sha256: row.sha256 };
-      // Hashed while it arrived (the usual case): no need to read it back. verifyBundle re-reads every byte at completion.
+      // A small upload was hashed while it arrived: no need to read it back. A bigger one on the file store is read
+      // back and hashed by the hash worker (off the event loop); the size it read says whether it is complete.
       const received = store.takeReceivedHash(uploadId, row.size);
       let h: { sha256: string; size: number };
       if (received) h = { sha256: received, size: row.size };
-      else {
+      else if (store.localPath(uploadId)) {
+        try { h = await store.hash(uploadId); } catch (e) {
+          if ((e as { code?: string }).code === 'ENOENT') return { state: 'absent' };
+          throw e;
+        }
+        if (h.size < row.size) return { state: 'incomplete', offset: h.size };
+      } else {
         const size = await store.size(uploadId);
         if (size === null) return { state: 'absent' };
         if (size < row.size) return { state: 'incomplete', offset: size };
@@ -803,6 +810,7 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
         for (const s of sockets) s.destroy();
       });
       await Promise.allSettled([...finalizing.values(), ...completing.values()]);
+      await store.close();
       disk.close();
       db.close();
     },
