@@ -471,7 +471,7 @@ async function main(): Promise<void> {
     console.log(`ratio     upload / copy + flush      ${(uploadRate / (segBytes / durableCopy.s)).toFixed(2)}   (context: both end with the bytes on disk)`);
     console.log(`server    peak RSS (VmHWM)           ${mb(Math.max(...results.map((x) => x.hwm)))} MB   (highest of the rounds; sampled max ${mb(Math.max(...results.map((x) => x.peak)))} MB; goal ≤ 300 MB)`);
     if (splitLine) console.log(splitLine);
-    console.log(`exam end → receipt, ${EXAM_MINUTES}-min session   ${exam30.s.toFixed(2)} s   (${exam30.segs} segments, ${mb(exam30.bytes)} MB, tail ${exam30.segs - exam30.live} segments + log + manifest; the server checks the signature, the log chain and every file against its arrival hash and size)`);
+    console.log(`exam end → receipt, ${EXAM_MINUTES}-min session   ${exam30.s.toFixed(2)} s   (${exam30.segs} segments, ${mb(exam30.bytes)} MB, tail ${exam30.segs - exam30.live} segments + log + manifest; the server checks the signature, the log chain and every file against the hash and size it recorded when the file was stored)`);
     console.log(`receipt   ${exam30.files} files, manifest ${exam30.manifest.slice(0, 16)}…`);
     if (exam30.how) console.log(`server    ${exam30.how}`);
   } finally {
