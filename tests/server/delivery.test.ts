@@ -93,7 +93,7 @@ describe('evidence delivery end to end (loopback)', () => {
     expect(good.length).toBeGreaterThan(ARRIVAL_HASH_MAX);
     const bad = join(t.root, 'corrupted-big.ts');
     const flipped = Buffer.from(good);
-    flipped[flipped.length - 1] ^= 0xff; // one bit pattern in the last byte: the whole file must have been hashed
+    flipped.writeUInt8(flipped.readUInt8(flipped.length - 1) ^ 0xff, flipped.length - 1); // the last byte: all of it must be hashed
     writeFileSync(bad, flipped);
     await expect(t.dev.client.create(b.id, path, sha256Hex(good), good.length, undefined, { file: bad, end: good.length }))
       .rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH' });

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -163,11 +163,16 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
       if (!row) return { state: 'absent' };
       if (row.state === 'stored') return { state: 'stored', sha256: row.sha256 };
       // A small upload was hashed while it arrived: no need to read it back. A bigger one on the file store is read
-      // back and hashed by the hash worker (off the event loop); the size it read says whether it is complete.
+      // back and hashed by the hash worker (off the event loop), once a direct stat shows all of it is there (a
+      // partial file is not hashed: the client resumes it).
       const received = store.takeReceivedHash(uploadId, row.size);
       let h: { sha256: string; size: number };
+      const local = store.localPath(uploadId);
       if (received) h = { sha256: received, size: row.size };
-      else if (store.localPath(uploadId)) {
+      else if (local) {
+        let size: number;
+        try { size = statSync(local).size; } catch { return { state: 'absent' }; }
+        if (size < row.size) return { state: 'incomplete', offset: size };
         try { h = await store.hash(uploadId); } catch (e) {
           if ((e as { code?: string }).code === 'ENOENT') return { state: 'absent' };
           throw e;
