@@ -528,8 +528,8 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
       await inParallel([...chosen].filter(([, r]) => r.state === 'stored'), 8, ([path, r]) => store.materialize(r.upload_id, join(viewDir, path)));
       lap('layout');
       if (manifest) {
-        // Every stored row's sha256 was computed by this server from the bytes it stored (on arrival, or by reading
-        // them back after a restart): unless configured otherwise, verifyBundle checks sizes instead of re-reading.
+        // Every stored row's sha256 was computed by this server from the bytes it stored (small files on arrival,
+        // bigger ones read back by the hash worker): unless configured otherwise, verifyBundle checks sizes instead.
         const knownHashes = config.rehashOnComplete ? undefined
           : new Map([...chosen].filter(([, r]) => r.state === 'stored').map(([path, r]) => [path, { sha256: r.sha256, size: r.size }]));
         const rep = await verifyBundle(viewDir, { publicKeyPem: device.public_key_pem, knownHashes });

@@ -165,8 +165,8 @@ export class DbConfigstore implements KvStore<Upload> {
 
 /**
  * @tus/file-store with fewer trips to the disk per request: upload records in the index (`DbConfigstore`), the
- * empty file made and the offset read with direct calls, and the bytes hashed as they are written (one pass).
- * Upload bytes still go to `uploads/<id>`, written asynchronously.
+ * empty file made and the offset read with direct calls, small uploads hashed as they are written (bigger ones are
+ * hashed by the hash worker once complete). Upload bytes still go to `uploads/<id>`, written asynchronously.
  */
 export class LeanFileStore extends FileStore {
   readonly hasher = new ReceiveHasher();
