@@ -10,20 +10,24 @@
  *     at a time): each sends its segments the way the live uploader does
  *     (hash known from segment.closed), then the end-of-exam step (tail + manifest) and waits for the signed
  *     receipt. The server runs as a separate `kuzet serve` process; its peak RSS is read from /proc (VmHWM).
- *     This is done BENCH_ROUNDS times (3), each with its own devices and a fresh server, interleaved with the stream
+ *     This is done BENCH_ROUNDS times (5), each with its own devices and a fresh server, interleaved with the stream
  *     copy (copy, upload, copy, upload, …, copy): the machine is shared and its speed drifts, so each round is
- *     compared with the copies either side of it, and the median round is the result. Before each measured round,
- *     BENCH_WARMUP (20) other devices upload to the same server, not counted: at the end of an exam the server has
- *     been taking live uploads for an hour, so its code is compiled and optimised; a process started a second ago
- *     is not (BENCH_WARMUP=0 measures that case).
+ *     compared with the copies either side of it, and the median round is the result. A round lasts about 3 s, and
+ *     single rounds of the same code ranged from 0.68 to 1.04 of the copy in one afternoon: the median of 5 rounds
+ *     moves less from run to run than the median of 3 did (BENCH_ROUNDS=3 gives the shorter run). Before each
+ *     measured round, BENCH_WARMUP (20) other devices upload to the same server, not counted: at the end of an exam
+ *     the server has been taking live uploads for an hour, so its code is compiled and optimised; a process started
+ *     a second ago is not (BENCH_WARMUP=0 measures that case).
  *  3. Exam end → receipt for one 30-minute session (3 streams at 2–8 MB/min, 6-s segments; synthetic bundle),
  *     whose segments were delivered live except the last one of each stream.
  *
  * Environment: BENCH_DEVICES (100), BENCH_SEGMENTS per stream per device (3: an 18-s exam per device, in which the
  * fixed work of a session — token, tail, verification, flush, receipt — weighs about as much as all its segments;
  * 10 = a one-minute backlog per device, as after a short network outage; docs/server.md reports both),
- * BENCH_EXAM_MINUTES (30), BENCH_ROUNDS (3), BENCH_WARMUP (20 devices; 0 = none),
- * BENCH_KEEP=1 keeps the temp folder. Diagnostics: BENCH_SPLIT=<n>, BENCH_DEBUG=1, BENCH_PROF=<dir>, BENCH_TIDS=1, BENCH_TIMELINE=<ms>, BENCH_SERVERS=2.
+ * BENCH_EXAM_MINUTES (30), BENCH_ROUNDS (5), BENCH_WARMUP (20 devices; 0 = none),
+ * BENCH_KEEP=1 keeps the temp folder. Diagnostics: BENCH_SPLIT=<n>, BENCH_DEBUG=1, BENCH_PROF=<dir>, BENCH_TIDS=1,
+ * BENCH_TIMELINE=<ms>, BENCH_SERVERS=2, BENCH_NODE_ARGS='<flags>' (extra node flags for `kuzet serve`, e.g. V8
+ * tracing), BENCH_SERVE_OUT=<prefix> (its stdout goes to <prefix>.<pid>).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
@@ -49,7 +53,7 @@ const BIN = fileURLToPath(new URL('../bin/kuzet.mjs', import.meta.url));
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 100);
 const SEGMENTS = Number(process.env.BENCH_SEGMENTS ?? 3);
 const EXAM_MINUTES = Number(process.env.BENCH_EXAM_MINUTES ?? 30);
-const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5));
 const WARMUP = Math.max(0, Number(process.env.BENCH_WARMUP ?? 20));
 const SEG_SECONDS = 6;
 /** What a lab machine uses: the machine config's default upload settings (concurrency 2 …). */
@@ -133,8 +137,9 @@ function peakRss(pid: number): { hwm: number; rss: number } {
 }
 
 async function startServe(data: string): Promise<{ url: string; pid: number; stop: () => Promise<void>; logLines: string[] }> {
-  const child = spawn(process.execPath, [...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROF] : []), BIN, 'serve', '--data', data, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROF] : []), ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), BIN, 'serve', '--data', data, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logLines: string[] = [];
+  if (process.env.BENCH_SERVE_OUT) child.stdout.pipe(createWriteStream(`${process.env.BENCH_SERVE_OUT}.${child.pid}`));
   let errBuf = '';
   child.stderr.on('data', (d) => {
     errBuf += d;
@@ -144,7 +149,7 @@ async function startServe(data: string): Promise<{ url: string; pid: number; sto
   });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
-    child.stdout.on('data', (d) => { out += d; if (out.includes('\n')) resolve(out.split('\n')[0]!.trim()); });
+    child.stdout.on('data', (d) => { out += d; const m = /^(https?:\/\/\S+)\r?\n/m.exec(out); if (m) resolve(m[1]!); }); // the URL's own, whole line (V8 flags may print others)
     child.once('close', (c) => reject(new Error(`kuzet serve exited ${c}`)));
   });
   return {
