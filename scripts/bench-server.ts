@@ -30,7 +30,7 @@
  * tracing), BENCH_SERVE_OUT=<prefix> (its stdout goes to <prefix>.<pid>).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -212,6 +212,26 @@ function startTimeline(srvPid: number): { stop: () => void } {
 const mb = (n: number) => (n / 1024 / 1024).toFixed(1);
 
 /**
+ * When a run of this bench last deleted its temp folder (the file's mtime). On ext4 without a journal, as on this
+ * machine, creating a file skips every inode of its group freed in the last minute, or in the last six when the
+ * inode's block has been written since: the kernel reads each one's deletion time (recently_deleted in perf). In a
+ * round that began 30 s after the previous run deleted its folder, that was 11 % of the server's event loop; in one
+ * that began 7 minutes after, 0.2 %.
+ * The copies create as many files and pay it too, so the ratio moves less than the rates; the note says so.
+ */
+const LAST_DELETE = join(tmpdir(), 'kuzet-bench-server.last-delete');
+
+function recentDelete(): string {
+  try {
+    const age = (Date.now() - statSync(LAST_DELETE).mtimeMs) / 1000;
+    if (age < 0 || age >= 360) return '';
+    return `note      a previous run of this bench deleted its temp folder ${age.toFixed(0)} s before this one started; on ext4 without a journal, file creates are slower for up to 6 min after many deletes (they skip the freed inodes), in the copies and the upload alike; for the cleanest figures, leave 6 min between runs`;
+  } catch {
+    return '';
+  }
+}
+
+/**
  * Empties every file under `dir` (truncate to 0, keeping the files): frees a finished phase's page cache and disk
  * blocks without deleting anything. Two effects of this VM made the phases unequal otherwise:
  * - deleting thousands of files makes every file create in the next minutes slow (ext4 without a journal scans the
@@ -358,6 +378,8 @@ async function uploadRound(devs: Dev[], data: string, warm: Dev[] = []): Promise
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'kuzet-bench-server-'));
   const load0 = loadavg();
+  const afterDelete = recentDelete();
+  if (afterDelete) console.log(afterDelete);
   console.log(`bench:server — ${DEVICES} devices × ${STREAMS.length} streams × ${SEGMENTS} segments (6-s segments at 2–8 MB/min: a ${((SEGMENTS * SEG_SECONDS) / 60).toFixed(1)}-min backlog per device, then its end of exam), ${ROUNDS} rounds; ${cpus().length} cores; temp ${root}`);
   try {
     // --- data: one set of devices (own keys, sessions and segments) per round -------------------------------------
@@ -451,7 +473,9 @@ async function main(): Promise<void> {
     const streamCopyRate = baseRates[mid]!;
     const uploadRate = rates[mid]!;
     console.log(`machine   load average at start ${load0.map((x) => x.toFixed(1)).join(' ')}, at end ${loadavg().map((x) => x.toFixed(1)).join(' ')} (${cpus().length} cores, shared)`);
+    if (afterDelete) console.log(afterDelete);
     console.log(`rounds    copy ${copies.map((c) => mb(c.rate)).join(' | ')} MB/s; upload ${rates.map((x) => mb(x)).join(' | ')} MB/s (each between the copies either side of it); ratio ${ratios.map((x) => x.toFixed(2)).join(' | ')}`);
+    console.log(`          CPU a MB by round: server ${results.map((x) => perMb(x.cpu.srv, x.bytes)).join(' | ')} ms; devices ${results.map((x) => perMb(x.cpu.cli, x.bytes)).join(' | ')} ms`);
     console.log(`baseline  stream copy (read→write)   ${mb(streamCopyRate)} MB/s   (median round ${mid + 1}: mean of ${mb(copies[mid]!.rate)} MB/s before and ${mb(copies[mid + 1]!.rate)} MB/s after it; ${perMb(copies.reduce((a, c) => a + c.cpu, 0), copies.length * segBytes)} ms CPU a MB)`);
     console.log(`context   stream copy + one flush    ${mb(segBytes / durableCopy.s)} MB/s   (the same copy, then \`sync -f\` of its filesystem: bytes on disk, as before a receipt)`);
     console.log(`baseline  fs.copyFile (kernel)       ${mb(kernelCopyRate)} MB/s   (${kernelCopyS.toFixed(2)} s)`);
@@ -480,7 +504,10 @@ async function main(): Promise<void> {
     console.log(`receipt   ${exam30.files} files, manifest ${exam30.manifest.slice(0, 16)}…`);
     if (exam30.how) console.log(`server    ${exam30.how}`);
   } finally {
-    if (process.env.BENCH_KEEP !== '1') rmSync(root, { recursive: true, force: true });
+    if (process.env.BENCH_KEEP !== '1') {
+      rmSync(root, { recursive: true, force: true });
+      try { writeFileSync(LAST_DELETE, `${root}\n`); } catch { /* only feeds the note above */ }
+    }
   }
 }
 
