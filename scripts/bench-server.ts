@@ -13,8 +13,8 @@
  *     This is done BENCH_ROUNDS times (5), each with its own devices and a fresh server, interleaved with the stream
  *     copy (copy, upload, copy, upload, …, copy): the machine is shared and its speed drifts, so each round is
  *     compared with the copies either side of it, and the median round is the result. A round lasts about 3 s, and
- *     single rounds of the same code ranged from 0.68 to 1.04 of the copy in one afternoon: the median of 5 rounds
- *     moves less from run to run than the median of 3 did (BENCH_ROUNDS=3 gives the shorter run). Before each
+ *     single rounds of the same code ranged from 0.69 to 1.24 of the copy in one day: the median of 5 rounds moves
+ *     less from run to run than the median of 3 did (BENCH_ROUNDS=3 gives the shorter run). Before each
  *     measured round, BENCH_WARMUP (20) other devices upload to the same server, not counted: at the end of an exam
  *     the server has been taking live uploads for an hour, so its code is compiled and optimised; a process started
  *     a second ago is not (BENCH_WARMUP=0 measures that case). One more upload round, not measured, comes before
