@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -167,22 +167,16 @@ export async function startServer(opts: StartServerOptions): Promise<EvidenceSer
       // partial file is not hashed: the client resumes it).
       const received = store.takeReceivedHash(uploadId, row.size);
       let h: { sha256: string; size: number };
-      const local = store.localPath(uploadId);
       if (received) h = { sha256: received, size: row.size };
-      else if (local) {
-        let size: number;
-        try { size = statSync(local).size; } catch { return { state: 'absent' }; }
-        if (size < row.size) return { state: 'incomplete', offset: size };
-        try { h = await store.hash(uploadId); } catch (e) {
-          if ((e as { code?: string }).code === 'ENOENT') return { state: 'absent' };
-          throw e;
-        }
-        if (h.size < row.size) return { state: 'incomplete', offset: h.size };
-      } else {
+      else {
         const size = await store.size(uploadId);
         if (size === null) return { state: 'absent' };
         if (size < row.size) return { state: 'incomplete', offset: size };
-        h = await store.hash(uploadId);
+        try { h = await store.hash(uploadId); } catch (e) {
+          if ((e as { code?: string }).code === 'ENOENT') return { state: 'absent' }; // removed since the size was read
+          throw e;
+        }
+        if (h.size < row.size) return { state: 'incomplete', offset: h.size };
       }
       if (h.sha256 !== row.sha256 || h.size !== row.size) {
         const name = `${uploadId}-${nowMs()}`;

@@ -10,7 +10,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { hashStream } from '../core/hash.js';
 import { HashWorker } from './hashworker.js';
 import { closeSync, copyFileSync, createReadStream, existsSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync, unlinkSync, writev } from 'node:fs';
-import { mkdir, open, rename, writeFile, stat } from 'node:fs/promises';
+import { mkdir, open, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, Transform, finished } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -360,8 +360,9 @@ export class FileEvidenceStore implements EvidenceStore {
     return join(this.dir, id);
   }
 
+  /** A direct stat (no thread-pool trip): the upload's finalize asks it before every hash. */
   async size(id: string): Promise<number | null> {
-    try { return (await stat(this.localPath(id))).size; } catch { return null; }
+    try { return statSync(this.localPath(id)).size; } catch { return null; }
   }
 
   async exists(id: string): Promise<boolean> {
